@@ -1,0 +1,54 @@
+"""Pure tensor functions: band geometry, band-limited convolutions, spectral pooling, energy.
+
+This is the reference implementation: the kernels and modules call into it or are tested
+against it. Nothing here knows about Lightning or holds state.
+"""
+
+from lightning_spectral.functional.band import (
+    Band,
+    band_chain,
+    band_for,
+    check_compression,
+    spectrum_shape,
+)
+from lightning_spectral.functional.conv import (
+    bandlimited_conv1d,
+    bandlimited_conv2d,
+    conv_padding,
+)
+from lightning_spectral.functional.energy import (
+    band_energy_fraction,
+    band_for_energy,
+    parseval_weights,
+    power_map,
+    retained_energy,
+)
+from lightning_spectral.functional.pooling import spectral_pool1d, spectral_pool2d
+from lightning_spectral.functional.spectral import (
+    band_irfft,
+    band_rfft,
+    filter_spectrum,
+    spectral_contract,
+)
+
+__all__ = [
+    "Band",
+    "band_chain",
+    "band_energy_fraction",
+    "band_for",
+    "band_for_energy",
+    "band_irfft",
+    "band_rfft",
+    "bandlimited_conv1d",
+    "bandlimited_conv2d",
+    "check_compression",
+    "conv_padding",
+    "filter_spectrum",
+    "parseval_weights",
+    "power_map",
+    "retained_energy",
+    "spectral_contract",
+    "spectral_pool1d",
+    "spectral_pool2d",
+    "spectrum_shape",
+]
