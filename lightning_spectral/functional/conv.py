@@ -37,7 +37,10 @@ Padding = int | Sequence[int] | str
 
 
 def conv_padding(
-    padding: Padding, kernel_size: tuple[int, ...], dilation: tuple[int, ...], stride: tuple[int, ...]
+    padding: Padding,
+    kernel_size: tuple[int, ...],
+    dilation: tuple[int, ...],
+    stride: tuple[int, ...],
 ) -> tuple[tuple[int, int], ...]:
     """Per-dimension ``(before, after)`` zero padding with the meaning of ``F.conv*``.
 
@@ -116,9 +119,7 @@ def _bandlimited_conv(
         spectrum = band_rfft(x, band)
         filters = filter_spectrum(weight.to(real), band, dilation_t, complex_dtype)
         y = band_irfft(spectral_contract(spectrum, filters, groups), band)
-        crop = tuple(
-            slice(0, (n - 1) * s + 1, s) for n, s in zip(out_shape, stride_t, strict=True)
-        )
+        crop = tuple(slice(0, (n - 1) * s + 1, s) for n, s in zip(out_shape, stride_t, strict=True))
         y = y[(Ellipsis, *crop)]
         if bias is not None:
             y = y + bias.to(real).view(-1, *([1] * ndim))

@@ -81,7 +81,6 @@ def _dft_matrix(
     frequencies: list[int] | range, size: int, taps: int, step: int, dtype: torch.dtype, device
 ) -> torch.Tensor:
     """``E[f, u] = exp(-2 pi i f (u * step) / size)`` as a complex ``(len(frequencies), taps)``."""
-    real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
     freq = torch.as_tensor(list(frequencies), dtype=torch.float64, device=device)
     pos = torch.arange(taps, dtype=torch.float64, device=device) * step
     # Reduce the phase modulo the size in integers-as-floats before scaling: exact for all sizes.
@@ -131,7 +130,7 @@ def spectral_contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int
     Returns:
         Complex ``(B, C_out, *F)``.
     """
-    batch, in_channels = spectrum.shape[:2]
+    batch = spectrum.shape[0]
     out_channels, group_in = filters.shape[:2]
     freq_shape = spectrum.shape[2:]
     num_freq = math.prod(freq_shape)
