@@ -12,7 +12,7 @@ At ``compression=0`` the result equals ``F.conv1d`` / ``F.conv2d`` up to floatin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +73,9 @@ def _bandlimited_conv(
     groups: int,
     compression: float,
     ndim: int,
+    contract: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] = spectral_contract,
 ) -> torch.Tensor:
+    """Shared 1D/2D implementation; ``contract`` lets ``kernels`` swap in a fused contraction."""
     check_tensor(input, "input", (ndim + 1, ndim + 2))
     check_tensor(weight, "weight", (ndim + 2,))
     compression = check_compression(compression)
@@ -118,7 +120,7 @@ def _bandlimited_conv(
         band = band_for(signal_shape, compression)
         spectrum = band_rfft(x, band)
         filters = filter_spectrum(weight.to(real), band, dilation_t, complex_dtype)
-        y = band_irfft(spectral_contract(spectrum, filters, groups), band)
+        y = band_irfft(contract(spectrum, filters, groups), band)
         crop = tuple(slice(0, (n - 1) * s + 1, s) for n, s in zip(out_shape, stride_t, strict=True))
         y = y[(Ellipsis, *crop)]
         if bias is not None:
