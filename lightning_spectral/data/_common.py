@@ -1,0 +1,224 @@
+"""Shared pieces of the example DataModules: an in-memory dataset, seeded splits, a base class.
+
+Every DataModule here loads a whole (small) dataset into memory once, splits it with a seeded
+generator (so two instances with the same arguments see the same samples on every rank) and
+serves plain ``(input, label)`` batches.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["ArrayDataset", "ClassificationDataModule", "probe_host", "stratified_split"]
+
+
+class ArrayDataset(Dataset):
+    """In-memory classification dataset over two tensors.
+
+    Args:
+        inputs: Samples, shape ``(N, ...)``.
+        targets: Integer class labels, shape ``(N,)``.
+        transform: Optional callable applied to one sample ``inputs[i]`` on access (e.g.
+            augmentation and normalisation of a ``uint8`` image).
+    """
+
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        if inputs.shape[0] != targets.shape[0]:
+            raise ValueError(
+                f"inputs and targets differ in length: {inputs.shape[0]} vs {targets.shape[0]}"
+            )
+        self.inputs = inputs
+        self.targets = targets
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.inputs[index]
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, self.targets[index]
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into a kept part and a held-out part, class by class, reproducibly.
+
+    Each class contributes ``round(fraction * n_c)`` samples to the held-out part (never all of
+    them when it has two or more), drawn with ``numpy.random.default_rng(seed)``, so the split
+    depends only on the labels, the fraction and the seed.
+
+    Args:
+        labels: Integer labels, shape ``(N,)``.
+        fraction: Held-out fraction in ``[0, 1)``.
+        seed: Seed of the permutation.
+
+    Returns:
+        ``(kept, held_out)``: sorted index arrays partitioning ``range(N)``.
+
+    Raises:
+        ValueError: If ``fraction`` is outside ``[0, 1)`` or a positive fraction holds out
+            nothing.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"split fraction must be in [0, 1), got {fraction!r}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    # Sorted classes so the order of rng draws does not depend on set iteration order.
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        count = round(fraction * members.size)
+        if members.size >= 2:
+            count = min(count, members.size - 1)
+        held.append(rng.permutation(members)[:count])
+    held_out = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
+    if fraction > 0 and held_out.size == 0:
+        raise ValueError(
+            f"split fraction {fraction} of {labels.size} samples holds out nothing; "
+            "use a larger fraction or 0"
+        )
+    kept = np.setdiff1d(np.arange(labels.size), held_out)
+    return kept, held_out
+
+
+def probe_host(host: str, port: int = 443, timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds.
+
+    Name resolution ignores socket timeouts, so the probe runs in a daemon thread that is
+    abandoned when the deadline passes: an offline machine answers in at most ``timeout``.
+
+    Args:
+        host: Host name.
+        port: TCP port.
+        timeout: Deadline in seconds.
+
+    Returns:
+        True if the connection opened.
+    """
+    result: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+class ClassificationDataModule(pl.LightningDataModule):
+    """Base of the example DataModules: seeded train/val/test splits of in-memory data.
+
+    Subclasses implement :meth:`_load` (return the three datasets and fill ``split_indices``)
+    and provide ``num_classes``, ``in_channels`` and ``input_shape``. ``val_fraction > 0``
+    holds out a stratified part of the training data for validation; ``val_fraction == 0``
+    validates on the test split (the usual practice for the UCR archive, whose training sets
+    are tiny).
+
+    Args:
+        batch_size: Samples per batch.
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        val_fraction: Fraction of the training data held out for validation, in ``[0, 1)``.
+        seed: Seed of the validation split.
+        pin_memory: Pin host memory for faster transfer to a GPU.
+
+    Attributes:
+        train_set: Training split (after :meth:`setup`).
+        val_set: Validation split (the test split when ``val_fraction == 0``).
+        test_set: Test split.
+        split_indices: ``{"train", "val", "test"}`` index arrays into the source data the
+            splits were drawn from (see each DataModule).
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.train_set: ArrayDataset | None = None
+        self.val_set: ArrayDataset | None = None
+        self.test_set: ArrayDataset | None = None
+        # Indices of each split into the source array it was drawn from (set by ``_load``).
+        self.split_indices: dict[str, np.ndarray] = {}
+
+    def _load(self) -> tuple[ArrayDataset, ArrayDataset, ArrayDataset]:
+        """Return ``(train, val, test)`` datasets; called once, by :meth:`setup`."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the data and build the splits (idempotent; every stage gets all splits).
+
+        Args:
+            stage: Lightning stage (``fit``, ``validate``, ``test``, ``predict``); unused,
+                the data are small enough to hold every split.
+        """
+        if self.train_set is None:
+            self.train_set, self.val_set, self.test_set = self._load()
+
+    def _loader(self, dataset: ArrayDataset | None, shuffle: bool) -> DataLoader:
+        assert dataset is not None, "setup() builds every split"
+        kwargs: dict[str, Any] = {}
+        if self.num_workers > 0:
+            kwargs["persistent_workers"] = True
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            **kwargs,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled batches of the training split."""
+        self.setup()
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Batches of the validation split (the test split when ``val_fraction == 0``)."""
+        self.setup()
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Batches of the test split."""
+        self.setup()
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Batches of the test split, for ``predict``."""
+        return self.test_dataloader()
