@@ -12,7 +12,12 @@ __all__ = ["compute_dtype", "fft_precision", "to_tuple"]
 
 def to_tuple(value: int | Sequence[int], ndim: int, name: str, minimum: int = 1) -> tuple[int, ...]:
     """Expand an int or a sequence of ``ndim`` ints, checking each is an int ``>= minimum``."""
-    items = (value,) * ndim if isinstance(value, int) else tuple(value)
+    if isinstance(value, int):
+        items = (value,) * ndim
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        items = tuple(value)
+    else:
+        items = ()  # not an int nor a sequence (e.g. a float): reported below
     if len(items) != ndim or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
         raise TypeError(f"`{name}` must be an int or a sequence of {ndim} ints, got {value!r}")
     if any(v < minimum for v in items):

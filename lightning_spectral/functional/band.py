@@ -17,16 +17,16 @@ frequency, so non-square maps get bands that follow their aspect ratio). Every `
 row or column enters gives the next, strictly larger, band; the smallest band is DC alone. In 1D
 the chain is ``K = 1 .. N // 2 + 1``. For a requested compression ``c`` the chosen band is the
 chain member whose *achieved* compression ``1 - kept / total`` is closest to ``c``; ties go to
-the larger band (less compression). Because the chain is nested and "closest" is monotone, a
-higher requested compression always keeps a subset of what a lower one keeps, and the same
-shapes give the same band on every process.
+the larger band (less compression). When a column and a row pair enter at the same level (square
+maps), the column enters first, as its own step of the chain. Because the chain is nested and
+"closest" is monotone, a higher requested compression always keeps a subset of what a lower one
+keeps, and the same shapes give the same band on every process.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 
 import torch
@@ -175,18 +175,18 @@ def band_chain(signal_shape: tuple[int, ...]) -> tuple[Band, ...]:
     height, width = shape
     num_cols = width // 2 + 1
     max_row = height // 2
-    # Levels at which a row frequency |f| or a column frequency j enters the band.
-    levels = sorted(
-        {Fraction(f, height) for f in range(max_row + 1)}
-        | {Fraction(j, width) for j in range(num_cols)}
-    )
-    chain = []
+    # Levels at which a row frequency |f| or a column frequency j enters the band, as f / H and
+    # j / W scaled by H * W: exact integers, which torch.compile can trace (Fraction it cannot).
+    levels = sorted({f * width for f in range(max_row + 1)} | {j * height for j in range(num_cols)})
+    chain = [Band(shape, 0, 1)]
     for level in levels:
-        row_half = min(max_row, math.floor(level * height))
-        cols = min(num_cols, math.floor(level * width) + 1)
-        band = Band(shape, row_half, cols)
-        if not chain or band.num_kept > chain[-1].num_kept:
-            chain.append(band)
+        row_half = min(max_row, level // width)
+        cols = min(num_cols, level // height + 1)
+        # When a column and a row pair enter at the same level (square maps), add the column
+        # first and the rows second: two nested steps give a finer quantization than one.
+        for band in (Band(shape, chain[-1].row_half, cols), Band(shape, row_half, cols)):
+            if band.num_kept > chain[-1].num_kept:
+                chain.append(band)
     return tuple(chain)
 
 

@@ -52,7 +52,8 @@ def _pool_last_dim(x: torch.Tensor, out_size: int, cutoff: int) -> torch.Tensor:
         spectrum = torch.cat([spectrum[..., :-1], (2 * nyquist.real).to(spectrum.dtype)], dim=-1)
     scale = torch.full((spectrum.shape[-1],), out_size / in_size, dtype=x.dtype, device=x.device)
     if cutoff < out_size:
-        scale[(cutoff + 1) // 2 :] = 0.0
+        # Odd c keeps bins 0..(c-1)/2; even c also keeps bin c/2, halved below.
+        scale[cutoff // 2 + 1 :] = 0.0
         if cutoff % 2 == 0:
             scale[cutoff // 2] *= 0.5
     return torch.fft.irfft(spectrum * scale, n=out_size, dim=-1)
