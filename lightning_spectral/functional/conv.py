@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from lightning_spectral.functional._checks import (
     check_tensor,
@@ -25,9 +24,9 @@ from lightning_spectral.functional._checks import (
 )
 from lightning_spectral.functional.band import band_for, check_compression
 from lightning_spectral.functional.spectral import (
-    band_irfft,
-    band_rfft,
-    filter_spectrum,
+    band_analysis,
+    band_synthesis,
+    filter_spectrum_fm,
     spectral_contract,
 )
 
@@ -96,6 +95,8 @@ def _bandlimited_conv(
             f"`weight` expects {weight.shape[1] * groups} input channels "
             f"(shape {tuple(weight.shape)}, groups={groups}), `input` has {in_channels}"
         )
+    if bias is not None:
+        check_tensor(bias, "bias", (1,))
     if bias is not None and tuple(bias.shape) != (out_channels,):
         raise ValueError(f"`bias` must have shape ({out_channels},), got {tuple(bias.shape)}")
     kernel_size = tuple(weight.shape[2:])
@@ -105,9 +106,10 @@ def _bandlimited_conv(
     complex_dtype = torch.complex128 if real == torch.float64 else torch.complex64
     with fft_precision(x.device):
         x = x.to(real)
-        if any(p for pair in pads for p in pair):
-            x = F.pad(x, [p for pair in reversed(pads) for p in pair])
-        signal_shape = tuple(x.shape[2:])
+        # The padding is never materialised: it is a phase offset in the analysis matrices.
+        signal_shape = tuple(
+            n + before + after for n, (before, after) in zip(x.shape[2:], pads, strict=True)
+        )
         out_shape = []
         for size, k, d, s in zip(signal_shape, kernel_size, dilation_t, stride_t, strict=True):
             span = d * (k - 1) + 1
@@ -118,11 +120,19 @@ def _bandlimited_conv(
                 )
             out_shape.append((size - span) // s + 1)
         band = band_for(signal_shape, compression)
-        spectrum = band_rfft(x, band)
-        filters = filter_spectrum(weight.to(real), band, dilation_t, complex_dtype)
-        y = band_irfft(contract(spectrum, filters, groups), band)
-        crop = tuple(slice(0, (n - 1) * s + 1, s) for n, s in zip(out_shape, stride_t, strict=True))
-        y = y[(Ellipsis, *crop)]
+        # Frequency-major spectra, handed to `contract` as (B, C, *F) / (O, C/G, *F) views.
+        spectrum = band_analysis(x, band, origin=[before for before, _ in pads])
+        filters = filter_spectrum_fm(weight.to(real), band, dilation_t, complex_dtype)
+        freq_dims = tuple(range(ndim))
+        product = contract(
+            spectrum.movedim(freq_dims, tuple(d - ndim for d in freq_dims)),
+            filters.movedim(freq_dims, tuple(d - ndim for d in freq_dims)),
+            groups,
+        )
+        # Inverse only at the strided, cropped output positions.
+        y = band_synthesis(
+            product.movedim(tuple(range(2, 2 + ndim)), freq_dims), band, out_shape, stride_t
+        )
         if bias is not None:
             y = y + bias.to(real).view(-1, *([1] * ndim))
     y = y.to(input.dtype)

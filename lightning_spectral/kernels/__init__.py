@@ -1,10 +1,41 @@
-"""Kernel dispatch. Until the Triton kernels land, this re-exports the torch reference path."""
+"""Triton kernels for the hot paths, behind a dispatcher that falls back to the torch path.
 
-from lightning_spectral.functional import (
+The operators have the signatures of their :mod:`lightning_spectral.functional` twins; modules
+call these. On CUDA tensors the band-limited convolution's channel contraction and the spectral
+pooling step run as fused Triton kernels when triton is importable and the operands are supported;
+everything else (and every CPU tensor) uses the torch reference path. See
+:mod:`lightning_spectral.kernels.dispatch` for the rules and for forcing a backend
+(``LIGHTNING_SPECTRAL_BACKEND=auto|torch|triton``, :func:`set_backend`, :func:`use_backend`).
+
+Importing this package never imports triton. The kernels themselves live in
+:mod:`~lightning_spectral.kernels.contract_triton` and
+:mod:`~lightning_spectral.kernels.pool_triton`.
+"""
+
+from lightning_spectral.kernels.dispatch import (
+    BACKENDS,
+    ENV_VAR,
     bandlimited_conv1d,
     bandlimited_conv2d,
+    get_backend,
+    resolve_backend,
+    set_backend,
     spectral_pool1d,
     spectral_pool2d,
+    triton_status,
+    use_backend,
 )
 
-__all__ = ["bandlimited_conv1d", "bandlimited_conv2d", "spectral_pool1d", "spectral_pool2d"]
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "bandlimited_conv1d",
+    "bandlimited_conv2d",
+    "get_backend",
+    "resolve_backend",
+    "set_backend",
+    "spectral_pool1d",
+    "spectral_pool2d",
+    "triton_status",
+    "use_backend",
+]

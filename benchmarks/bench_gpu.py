@@ -1,0 +1,542 @@
+"""CUDA benchmark of the band-limited convolution backends against cuDNN and fft-conv-pytorch.
+
+For every layer shape of the CPU benchmark (``bench_conv.SHAPES``) and every compression, the same
+inputs go through
+
+* ``cudnn``: ``F.conv1d`` / ``F.conv2d`` with ``torch.backends.cudnn.benchmark = True``,
+* ``torch``: our band-limited convolution on the torch path (``use_backend("torch")``),
+* ``triton``: the same with the Triton channel contraction (``use_backend("triton")``),
+* ``triton-gauss``: the Triton contraction in its 3-multiplication (Gauss) form, to choose the
+  kernel's default from measurements,
+* ``fft-conv-pytorch``: the peer FFT convolution, when it is importable,
+
+measuring forward time (under ``no_grad``), forward + backward time (gradients of input, weight
+and bias) with CUDA events after warm-up (which also compiles the Triton kernels and lets cuDNN
+pick its algorithms), and the peak CUDA allocation of one training step above the memory held
+before it. A whole CIFAR ResNet-18 training step at batch 128 (``lightning_spectral.models``,
+every convolution band-limited with ``transforms.band_limit_``) gives time and peak memory per
+compression. The issue's targets are checked from the measured rows.
+
+Results are printed and written as markdown and JSON, with the device name and the torch, Triton
+and CUDA versions, to ``benchmarks/results/gpu-<device>.{md,json}``.
+
+Usage::
+
+    python benchmarks/bench_gpu.py                  # full table (needs a CUDA device)
+    python benchmarks/bench_gpu.py --quick          # tiny shapes, a smoke run
+    python benchmarks/bench_gpu.py --shapes resnet18 --compressions 0.5 --no-resnet
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import math
+import re
+import statistics
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# Shapes, compressions and machine description are shared with the CPU benchmark.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_conv import COMPRESSIONS, QUICK_SHAPES, SHAPES, ConvShape, machine_info
+
+from lightning_spectral import kernels
+from lightning_spectral.functional import band_for
+from lightning_spectral.functional import conv as functional_conv
+
+__all__ = [
+    "METHODS",
+    "Measurement",
+    "StepMeasurement",
+    "check_targets",
+    "gpu_info",
+    "main",
+    "markdown_report",
+]
+
+METHODS: tuple[str, ...] = ("cudnn", "torch", "triton", "triton-gauss", "fft-conv-pytorch")
+# Methods whose operator does not depend on the compression (measured once per shape).
+UNCOMPRESSED = ("cudnn", "fft-conv-pytorch")
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_COMPRESSION = 0.5
+
+
+@dataclass
+class Measurement:
+    """One method on one layer shape at one compression; times in ms, memory in MiB.
+
+    ``compression`` and ``achieved`` are ``None`` for the methods in :data:`UNCOMPRESSED`.
+    """
+
+    shape: str
+    method: str
+    compression: float | None
+    achieved: float | None
+    fwd_ms: float
+    train_ms: float
+    peak_mib: float
+
+
+@dataclass
+class StepMeasurement:
+    """One ResNet-18 training step: ``method`` is ``cudnn`` or a backend, ms and MiB."""
+
+    batch: int
+    method: str
+    compression: float | None
+    step_ms: float
+    peak_mib: float
+
+
+# ------------------------------------------------------------------------------------------
+# Measuring (CUDA only)
+# ------------------------------------------------------------------------------------------
+
+
+def cuda_time(fn: Callable[[], object], warmup: int, repeats: int) -> float:
+    """Median time of ``fn`` in ms over ``repeats`` calls timed with CUDA events."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end))
+    return statistics.median(samples)
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    """Peak CUDA allocation of one call of ``fn`` above what was allocated before, in MiB."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def _fft_conv() -> Callable[..., torch.Tensor] | None:
+    try:
+        from fft_conv_pytorch import fft_conv
+    except Exception:  # not installed, or broken: the column is left out
+        return None
+    return fft_conv
+
+
+def _gauss_conv(ndim: int) -> Callable[..., torch.Tensor]:
+    """Our convolution with the Gauss form of the Triton contraction (through the hook)."""
+    from lightning_spectral.kernels.contract_triton import triton_contract
+
+    contract = functools.partial(triton_contract, gauss=True)
+
+    def conv(x, weight, bias, stride, padding, dilation, groups, compression):
+        return functional_conv._bandlimited_conv(
+            x, weight, bias, stride, padding, dilation, groups, compression, ndim, contract
+        )
+
+    return conv
+
+
+@contextlib.contextmanager
+def _backend(method: str) -> Iterator[None]:
+    backend = {"torch": "torch", "triton": "triton"}.get(method)
+    with kernels.use_backend(backend) if backend else contextlib.nullcontext():
+        yield
+
+
+def _operator(method: str, ndim: int) -> Callable[..., torch.Tensor] | None:
+    """``op(x, weight, bias, stride, padding, dilation, groups, compression)`` of a method."""
+    if method == "cudnn":
+        conv = F.conv1d if ndim == 1 else F.conv2d
+        return lambda x, w, b, s, p, d, g, c: conv(x, w, b, s, p, d, g)
+    if method == "fft-conv-pytorch":
+        fft_conv = _fft_conv()
+        if fft_conv is None:
+            return None
+        return lambda x, w, b, s, p, d, g, c: fft_conv(
+            x, w, bias=b, padding=p, stride=s, dilation=d, groups=g
+        )
+    if method == "triton-gauss":
+        return _gauss_conv(ndim)
+    return kernels.bandlimited_conv1d if ndim == 1 else kernels.bandlimited_conv2d
+
+
+def measure_layer(
+    shape: ConvShape,
+    compressions: Sequence[float],
+    warmup: int,
+    repeats: int,
+    device: torch.device | str = "cuda",
+) -> list[Measurement]:
+    """Every method on one layer shape (uncompressed methods once, the others per compression)."""
+    device = torch.device(device)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape.batch, shape.in_channels, *shape.size, generator=generator)
+    weight = torch.randn(shape.out_channels, shape.in_channels, *shape.kernel, generator=generator)
+    weight = weight / math.sqrt(weight[0].numel())
+    bias = torch.randn(shape.out_channels, generator=generator)
+    x, weight, bias = (t.to(device) for t in (x, weight, bias))
+    xg, wg, bg = (t.detach().clone().requires_grad_() for t in (x, weight, bias))
+    args = (shape.stride, shape.padding, 1, 1)
+    rows = []
+    for method in METHODS:
+        op = _operator(method, shape.ndim)
+        if op is None:
+            continue
+        for compression in [None] if method in UNCOMPRESSED else compressions:
+            c = 0.0 if compression is None else compression
+
+            def forward(op=op, c=c) -> None:
+                with torch.no_grad():
+                    op(x, weight, bias, *args, c)
+
+            def train(op=op, c=c) -> None:
+                xg.grad = wg.grad = bg.grad = None
+                out = op(xg, wg, bg, *args, c)
+                out.backward(torch.ones_like(out))
+
+            with _backend(method):
+                fwd = cuda_time(forward, warmup, repeats)
+                step = cuda_time(train, warmup, repeats)
+                peak = peak_mib(train)
+            achieved = None
+            if compression is not None:
+                achieved = band_for(shape.padded_size(), compression).compression
+            rows.append(Measurement(shape.name, method, compression, achieved, fwd, step, peak))
+            print(
+                f"{shape.name:24s} {method:17s} c={'-' if compression is None else compression}"
+                f" fwd {fwd:8.3f} ms  fwd+bwd {step:8.3f} ms  peak {peak:8.1f} MiB",
+                flush=True,
+            )
+    return rows
+
+
+def measure_resnet18(
+    compressions: Sequence[float],
+    batch: int,
+    warmup: int,
+    repeats: int,
+    device: torch.device | str = "cuda",
+    backends: Sequence[str] = ("torch", "triton"),
+) -> list[StepMeasurement]:
+    """A CIFAR ResNet-18 SGD step at ``batch``: cuDNN, then band-limited per backend/compression.
+
+    The band-limited layers are forced onto the FFT path even where the band is full (layers
+    otherwise use the direct convolution there), so compression 0 measures our operator.
+    """
+    from lightning_spectral.models import ResNet18
+    from lightning_spectral.transforms import band_limit_
+
+    device = torch.device(device)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, 32, 32, generator=generator).to(device)
+    labels = torch.randint(0, 10, (batch,), generator=generator).to(device)
+    configs: list[tuple[str, float | None]] = [("cudnn", None)]
+    configs += [(backend, c) for backend in backends for c in compressions]
+    rows = []
+    for method, compression in configs:
+        torch.manual_seed(0)
+        model = ResNet18(num_classes=10).to(device)
+        if compression is not None:
+            band_limit_(model, compression=compression)
+            for module in model.modules():
+                if hasattr(module, "direct_full_band"):
+                    module.direct_full_band = False
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step(model=model, optimizer=optimizer) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+
+        with _backend(method):
+            step_ms = cuda_time(step, warmup, repeats)
+            peak = peak_mib(step)
+        rows.append(StepMeasurement(batch, method, compression, step_ms, peak))
+        print(
+            f"resnet18 step {method:7s} c={'-' if compression is None else compression} "
+            f"{step_ms:8.2f} ms  peak {peak:8.1f} MiB",
+            flush=True,
+        )
+        del model, optimizer
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def gpu_info() -> dict[str, object]:
+    """Device name and software versions, added to the CPU benchmark's machine description."""
+    info = machine_info(torch.device("cuda"))
+    info["cuda"] = torch.version.cuda
+    info["cudnn"] = torch.backends.cudnn.version()
+    info["tf32 matmul"] = torch.backends.cuda.matmul.allow_tf32
+    info["tf32 cudnn"] = torch.backends.cudnn.allow_tf32
+    try:
+        import triton
+
+        info["triton"] = triton.__version__
+    except Exception as error:
+        info["triton"] = f"unavailable ({type(error).__name__})"
+    fft_conv = _fft_conv()
+    info["fft-conv-pytorch"] = "importable" if fft_conv is not None else "not importable"
+    return info
+
+
+# ------------------------------------------------------------------------------------------
+# Report (pure data: runs and is tested without a GPU)
+# ------------------------------------------------------------------------------------------
+
+
+def _lookup(
+    rows: Sequence[Measurement], shape: str, method: str, compression: float | None
+) -> Measurement | None:
+    for row in rows:
+        same_compression = method in UNCOMPRESSED or row.compression == compression
+        if row.shape == shape and row.method == method and same_compression:
+            return row
+    return None
+
+
+def _train_ratio(num: Measurement | None, den: Measurement | None) -> float | None:
+    """``num.train_ms / den.train_ms``, or ``None`` when either was not measured."""
+    return None if num is None or den is None else num.train_ms / den.train_ms
+
+
+def _is_long_1d(shape: ConvShape) -> bool:
+    return shape.ndim == 1 and shape.kernel[0] >= 64
+
+
+def _is_7x7(shape: ConvShape) -> bool:
+    return shape.ndim == 2 and tuple(shape.kernel) == (7, 7)
+
+
+def _is_3x3(shape: ConvShape) -> bool:
+    return shape.ndim == 2 and tuple(shape.kernel) == (3, 3)
+
+
+def check_targets(
+    rows: Sequence[Measurement],
+    shapes: Sequence[ConvShape],
+    compression: float = TARGET_COMPRESSION,
+) -> list[tuple[str, str, str, float | None]]:
+    """The issue's per-layer targets at ``compression``, forward + backward.
+
+    Returns:
+        ``(target, shape, verdict, ratio)`` with verdict ``"pass"``, ``"FAIL"`` or ``"n/a"``
+        (a method was not measured); ``ratio`` is the measured quantity the target bounds.
+    """
+    checks: list[tuple[str, str, str, float | None]] = []
+
+    def add(target: str, shape: str, ratio: float | None, passed: Callable[[float], bool]):
+        verdict = "n/a" if ratio is None else ("pass" if passed(ratio) else "FAIL")
+        checks.append((target, shape, verdict, ratio))
+
+    for shape in shapes:
+        triton_row = _lookup(rows, shape.name, "triton", compression)
+        torch_row = _lookup(rows, shape.name, "torch", compression)
+        cudnn_row = _lookup(rows, shape.name, "cudnn", None)
+        peer_row = _lookup(rows, shape.name, "fft-conv-pytorch", None)
+        speedup = _train_ratio(torch_row, triton_row)
+        add("triton >= 1.5x faster than torch path", shape.name, speedup, lambda r: r >= 1.5)
+        peer = _train_ratio(peer_row, triton_row)
+        add(">= 3x faster than fft-conv-pytorch", shape.name, peer, lambda r: r >= 3.0)
+        versus_cudnn = _train_ratio(triton_row, cudnn_row)
+        if _is_3x3(shape):
+            add("3x3 within 2x of cuDNN", shape.name, versus_cudnn, lambda r: r <= 2.0)
+        if _is_7x7(shape) or _is_long_1d(shape):
+            add("faster than cuDNN", shape.name, versus_cudnn, lambda r: r < 1.0)
+    return checks
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_report(
+    rows: Sequence[Measurement],
+    steps: Sequence[StepMeasurement],
+    shapes: Sequence[ConvShape],
+    info: dict[str, object],
+) -> str:
+    """Markdown: per-layer times and memory, the ResNet-18 step curve and the target checks."""
+    lines = [
+        "# Band-limited convolution on CUDA: cuDNN, torch path, Triton path, fft-conv-pytorch",
+        "",
+        "Machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
+        "",
+        "Times are medians of CUDA-event timings after warm-up, in ms; `fwd` under `no_grad`, "
+        "`fwd+bwd` with gradients of input, weight and bias. `peak` is the peak allocation of one "
+        "training step above the memory held before it, in MiB. cuDNN and fft-conv-pytorch do not "
+        "depend on the compression: their figures repeat on every row of a shape. "
+        "`speedup` = torch path / Triton path (fwd+bwd); `vs cuDNN` = Triton / cuDNN (fwd+bwd, "
+        "< 1: ours is faster).",
+        "",
+        "| shape | compression | achieved | method | fwd ms | fwd+bwd ms | peak MiB |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for shape in shapes:
+        compressions = sorted(
+            {r.compression for r in rows if r.shape == shape.name and r.compression is not None}
+        )
+        for compression in compressions:
+            for method in METHODS:
+                row = _lookup(rows, shape.name, method, compression)
+                if row is None:
+                    continue
+                achieved = next(
+                    r.achieved
+                    for r in rows
+                    if r.shape == shape.name and r.compression == compression
+                )
+                lines.append(
+                    f"| {shape.name} | {compression:.2f} | {achieved:.3f} | {method} | "
+                    f"{row.fwd_ms:.3f} | {row.train_ms:.3f} | {row.peak_mib:.1f} |"
+                )
+    lines += [
+        "",
+        "## Ratios (fwd+bwd)",
+        "",
+        "| shape | compression | speedup (torch / triton) | triton / cuDNN | "
+        "fft-conv-pytorch / triton | gauss / triton |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for shape in shapes:
+        cudnn_row = _lookup(rows, shape.name, "cudnn", None)
+        peer_row = _lookup(rows, shape.name, "fft-conv-pytorch", None)
+        for row in rows:
+            if row.shape != shape.name or row.method != "triton":
+                continue
+            torch_row = _lookup(rows, shape.name, "torch", row.compression)
+            gauss_row = _lookup(rows, shape.name, "triton-gauss", row.compression)
+            lines.append(
+                f"| {shape.name} | {row.compression:.2f} | "
+                f"{_fmt(_train_ratio(torch_row, row), 2)} | "
+                f"{_fmt(_train_ratio(row, cudnn_row), 2)} | "
+                f"{_fmt(_train_ratio(peer_row, row), 2)} | "
+                f"{_fmt(_train_ratio(gauss_row, row), 2)} |"
+            )
+    if steps:
+        lines += [
+            "",
+            "## CIFAR ResNet-18 training step (SGD; every convolution band-limited)",
+            "",
+            "| batch | method | compression | step ms | peak MiB |",
+            "|---:|---|---:|---:|---:|",
+        ]
+        for step in steps:
+            compression = "-" if step.compression is None else f"{step.compression:.2f}"
+            lines.append(
+                f"| {step.batch} | {step.method} | {compression} | {step.step_ms:.2f} | "
+                f"{step.peak_mib:.1f} |"
+            )
+    lines += [
+        "",
+        f"## Targets (compression {TARGET_COMPRESSION}, fwd+bwd)",
+        "",
+        "| target | shape | verdict | measured ratio |",
+        "|---|---|---|---:|",
+    ]
+    for target, shape_name, verdict, value in check_targets(rows, shapes):
+        lines.append(f"| {target} | {shape_name} | {verdict} | {_fmt(value, 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(
+    rows: Sequence[Measurement],
+    steps: Sequence[StepMeasurement],
+    shapes: Sequence[ConvShape],
+    info: dict[str, object],
+    output: Path,
+) -> str:
+    """Write ``output.md`` and ``output.json``; returns the markdown."""
+    report = markdown_report(rows, steps, shapes, info)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".md").write_text(report, encoding="utf-8")
+    payload = {
+        "machine": info,
+        "shapes": [asdict(shape) for shape in shapes],
+        "layers": [asdict(row) for row in rows],
+        "resnet18_step": [asdict(step) for step in steps],
+        "targets": [
+            {"target": t, "shape": s, "verdict": v, "ratio": r}
+            for t, s, v, r in check_targets(rows, shapes)
+        ],
+    }
+    output.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def default_output(device_name: str, quick: bool) -> Path:
+    """``results/gpu-<device>[-quick]``: one file per device so H100 and H200 runs coexist."""
+    slug = re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-") or "cuda"
+    return RESULTS / f"gpu-{slug}{'-quick' if quick else ''}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; see ``--help``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (smoke)")
+    parser.add_argument(
+        "--shapes", default="", help="comma-separated substrings; keep shapes whose name has one"
+    )
+    parser.add_argument(
+        "--compressions",
+        default=",".join(str(c) for c in COMPRESSIONS),
+        help="comma-separated compressions in [0, 1)",
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls (median)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed calls first")
+    parser.add_argument("--no-resnet", action="store_true", help="skip the ResNet-18 step")
+    parser.add_argument(
+        "--tf32",
+        choices=("on", "off"),
+        default="on",
+        help="TF32 for float32 matmuls (torch path GEMM, Triton tl.dot); cuDNN convolutions use "
+        "TF32 by default, so 'on' compares like with like",
+    )
+    parser.add_argument("--output", type=Path, default=None, help="results path without suffix")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        raise SystemExit(
+            "bench_gpu.py needs a CUDA device, and torch.cuda.is_available() is False on this "
+            "machine; benchmarks/bench_conv.py measures the CPU path."
+        )
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32 == "on"
+    shapes: Sequence[ConvShape] = QUICK_SHAPES if args.quick else SHAPES
+    if args.shapes:
+        wanted = [part.strip() for part in args.shapes.split(",") if part.strip()]
+        shapes = tuple(s for s in shapes if any(part in s.name for part in wanted))
+        if not shapes:
+            parser.error(f"--shapes {args.shapes!r} matches no shape")
+    compressions = [float(c) for c in args.compressions.split(",")]
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 20)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 5)
+    info = gpu_info()
+    rows: list[Measurement] = []
+    for shape in shapes:
+        rows.extend(measure_layer(shape, compressions, warmup, repeats))
+    steps: list[StepMeasurement] = []
+    if not args.no_resnet:
+        batch = 8 if args.quick else 128
+        steps = measure_resnet18(compressions, batch, warmup, repeats)
+    output = args.output or default_output(str(info.get("gpu", "cuda")), args.quick)
+    print(write_results(rows, steps, shapes, info, output))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Smoke test of ``benchmarks/bench_conv.py``: the CLI runs in ``--quick`` mode and writes
+parseable results. Timings are never asserted (DESIGN.md Sec. 5), only the structure of the
+output and the quantities that do not depend on the machine's load."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from lightning_spectral.functional import band_for
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_conv.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_quick_run_writes_parseable_tables(tmp_path: Path) -> None:
+    output = tmp_path / "quick"
+    compressions = (0.0, 0.5, 0.9)
+    result = _run(
+        "--quick",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--compressions",
+        ",".join(map(str, compressions)),
+        "--output",
+        str(output),
+    )
+    assert result.returncode == 0, result.stderr
+
+    payload = json.loads(output.with_suffix(".json").read_text())
+    assert payload["complete"] is True
+    machine = payload["machine"]
+    assert machine["threads"] == 2
+    assert machine["cpu"] and machine["torch"]
+    shapes = payload["shapes"]
+    rows = payload["rows"]
+    assert len(shapes) >= 2 and {s["ndim"] for s in shapes} == {1, 2}
+    assert len(rows) == len(shapes) * len(compressions)
+
+    padded = {}
+    for shape in shapes:
+        if shape["padding"] == "same":
+            padded[shape["name"]] = tuple(
+                n + k - 1 for n, k in zip(shape["size"], shape["kernel"], strict=True)
+            )
+        else:
+            padded[shape["name"]] = tuple(n + 2 * shape["padding"] for n in shape["size"])
+    saved: dict[str, dict[float, int]] = {}
+    for row in rows:
+        assert row["achieved"] == band_for(padded[row["shape"]], row["compression"]).compression
+        for key in ("fwd_ratio", "train_ratio", "mem_ratio", "ref_fwd_ms", "ours_train_ms"):
+            assert math.isfinite(row[key]) and row[key] > 0, (key, row)
+        assert math.isclose(row["train_ratio"], row["ours_train_ms"] / row["ref_train_ms"])
+        saved.setdefault(row["shape"], {})[row["compression"]] = row["ours_saved_bytes"]
+    # Bytes saved for backward shrink with the band (slice, never mask).
+    for name, by_compression in saved.items():
+        assert by_compression[0.9] < by_compression[0.5] < by_compression[0.0], name
+
+    table = output.with_suffix(".md").read_text()
+    lines = [line for line in table.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| shape | compression | achieved | fwd | fwd+bwd | mem")
+    assert len(lines) == 1 + len(rows)
+    assert f"threads {machine['threads']}" in table
+    # The table is also printed.
+    assert lines[1] in result.stdout
+
+
+def test_shape_filter_without_match_fails(tmp_path: Path) -> None:
+    result = _run("--quick", "--shapes", "no-such-shape", "--output", str(tmp_path / "x"))
+    assert result.returncode != 0
+    assert "matches no shape" in result.stderr
+    assert not (tmp_path / "x.json").exists()
