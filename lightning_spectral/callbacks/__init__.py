@@ -1,0 +1,25 @@
+"""Lightning callbacks: thin adapters over :mod:`lightning_spectral.transforms`, one per file.
+
+Rewriting callbacks (parametrization, band limit, pooling) act in ``setup``, the only hook that
+runs before ``configure_optimizers``, the DDP wrap and checkpoint restore; they are idempotent
+and store the plan of the rewrite in every checkpoint (see :mod:`lightning_spectral.checkpoint`).
+Schedules derive from ``trainer.current_epoch``, so resuming needs no callback state.
+
+Supported strategies: single device and ``ddp``. ``ddp_spawn``/``ddp_fork`` are refused when a
+callback would rewrite the model in the worker (apply the transform before ``fit`` instead);
+FSDP, DeepSpeed and ModelParallel are refused in ``setup``.
+"""
+
+from lightning_spectral.callbacks.band_limit import BandLimitCallback
+from lightning_spectral.callbacks.monitor import EnergyCompressionMonitor
+from lightning_spectral.callbacks.parametrization import SpectralParametrizationCallback
+from lightning_spectral.callbacks.pooling import SpectralPoolingCallback
+from lightning_spectral.callbacks.resolution_dropout import ResolutionDropoutScheduler
+
+__all__ = [
+    "BandLimitCallback",
+    "EnergyCompressionMonitor",
+    "ResolutionDropoutScheduler",
+    "SpectralParametrizationCallback",
+    "SpectralPoolingCallback",
+]

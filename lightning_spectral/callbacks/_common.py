@@ -1,0 +1,237 @@
+"""What the spectral callbacks share: argument validation, strategy and callback-order checks.
+
+Nothing here does spectral math; it decides *whether* a rewrite may run in the current
+``Trainer`` and fails loudly when it may not.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import (
+    Callback,
+    ModelCheckpoint,
+    ModelPruning,
+    StochasticWeightAveraging,
+    WeightAveraging,
+)
+from pytorch_lightning.strategies import (
+    DeepSpeedStrategy,
+    FSDPStrategy,
+    ModelParallelStrategy,
+)
+from pytorch_lightning.strategies.launchers import _MultiProcessingLauncher
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from typing_extensions import override
+
+from lightning_spectral.checkpoint import SpectralCheckpointMixin, add_plan
+
+if TYPE_CHECKING:
+    from lightning_spectral.transforms import TransformReport
+
+__all__ = [
+    "RewriteCallback",
+    "check_fraction",
+    "check_patterns",
+    "check_strategy",
+    "epoch_schedule",
+    "scheduled",
+    "spawned",
+]
+
+# Callbacks that capture the model's parameters/modules in their own `setup`: a rewrite that
+# runs after them leaves them holding stale modules or a differently shaped parameter list.
+_CAPTURING_CALLBACKS = (StochasticWeightAveraging, WeightAveraging, ModelPruning)
+_SHARDED_STRATEGIES = (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)
+
+
+def check_patterns(value: Any, name: str) -> list[str] | None:
+    """Validate an ``include``/``exclude`` argument: ``None``, a pattern or a list of patterns.
+
+    A pattern is a fully qualified module name, a glob, or ``"re:<regex>"``.
+
+    Returns:
+        ``None`` or the patterns as a list of strings.
+
+    Raises:
+        TypeError: if it is not a string or a list of strings.
+        ValueError: if a pattern is empty or a ``re:`` pattern does not compile.
+    """
+    if value is None:
+        return None
+    patterns = [value] if isinstance(value, str) else value
+    if not isinstance(patterns, Sequence) or isinstance(patterns, (bytes, bytearray)):
+        raise TypeError(f"`{name}` must be None, a string or a list of strings, got {value!r}")
+    checked = []
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise TypeError(f"`{name}` must contain only strings, got {pattern!r} in {value!r}")
+        if not pattern or pattern == "re:":
+            raise ValueError(f"`{name}` contains an empty pattern: {value!r}")
+        if pattern.startswith("re:"):
+            try:
+                re.compile(pattern[3:])
+            except re.error as err:
+                raise ValueError(
+                    f"`{name}` pattern {pattern!r} is not a valid regex: {err}"
+                ) from err
+        checked.append(pattern)
+    return checked
+
+
+def check_fraction(
+    value: Any, name: str, low: float, high: float, *, low_open: bool, high_open: bool
+) -> float:
+    """Validate a real number in an interval and return it as a Python float.
+
+    Raises:
+        TypeError: if it is not a real number (bools are rejected).
+        ValueError: if it is NaN or outside the interval.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a number, got {value!r}")
+    number = float(value)
+    too_low = number <= low if low_open else number < low
+    too_high = number >= high if high_open else number > high
+    if math.isnan(number) or too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"`{name}` must be in {interval}, got {value!r}")
+    return number
+
+
+def epoch_schedule(value: Any, name: str, check_value: Any) -> dict[int, Any] | None:
+    """Validate an ``{epoch: value}`` schedule (keys: non-negative ints, YAML may give strings).
+
+    Args:
+        value: ``None`` or a mapping from epoch to a value.
+        name: argument name for error messages.
+        check_value: ``check_value(v, label)`` validates and returns one value.
+
+    Returns:
+        ``None`` or the schedule sorted by epoch.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise TypeError(
+            f"`{name}` must be None or a non-empty {{epoch: value}} dict, got {value!r}"
+        )
+    schedule = {}
+    for key, item in value.items():
+        epoch = key
+        if isinstance(key, str) and key.strip().isdigit():
+            epoch = int(key)
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"`{name}` keys must be epochs (integers >= 0), got {key!r}")
+        if epoch in schedule:
+            raise ValueError(f"`{name}` lists epoch {epoch} twice: {value!r}")
+        schedule[epoch] = check_value(item, f"{name}[{key!r}]")
+    return dict(sorted(schedule.items()))
+
+
+def scheduled(schedule: dict[int, Any] | None, epoch: int, default: Any) -> Any:
+    """The value of the last schedule entry at or before ``epoch`` (``default`` before any)."""
+    value = default
+    for start, item in (schedule or {}).items():
+        if start <= epoch:
+            value = item
+    return value
+
+
+def check_strategy(trainer: pl.Trainer, owner: str) -> None:
+    """Refuse sharded strategies, which flatten or shard parameters after ``setup``.
+
+    Raises:
+        MisconfigurationException: for FSDP, DeepSpeed and ModelParallel strategies.
+    """
+    strategy = trainer.strategy
+    if isinstance(strategy, _SHARDED_STRATEGIES):
+        raise MisconfigurationException(
+            f"{owner} does not support `{type(strategy).__name__}`: sharded strategies wrap, "
+            "flatten or shard parameters after `setup`, and the spectral layers (parametrized "
+            "filters, band-limited convolutions with per-layer statistics) are not written for "
+            "sharded parameters. Use `strategy='ddp'` (or a single device)."
+        )
+
+
+def spawned(trainer: pl.Trainer) -> bool:
+    """Whether this process was started by a multiprocessing launcher (ddp_spawn, ddp_fork)."""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    return isinstance(launcher, _MultiProcessingLauncher)
+
+
+class RewriteCallback(Callback):
+    """Base of the callbacks that rewrite the model in ``setup`` (private).
+
+    Subclasses implement :meth:`_rewrite`; this class runs it in ``setup`` after the strategy
+    checks, checks the callback order and the launcher, and stores the plan in checkpoints.
+    """
+
+    #: Human-readable name of the transform, for messages.
+    _transform_name = "the transform"
+
+    def _rewrite(self, pl_module: pl.LightningModule) -> TransformReport:
+        raise NotImplementedError
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        owner = type(self).__name__
+        check_strategy(trainer, owner)
+        report = self._rewrite(pl_module)
+        if report.changed:
+            self._check_order(trainer, owner)
+            if spawned(trainer):
+                raise MisconfigurationException(
+                    f"{owner} rewrote {len(report.changed)} layer(s) inside a process started "
+                    f"by `{type(trainer.strategy.launcher).__name__}` (strategy 'ddp_spawn' or "
+                    "'ddp_fork'/'ddp_notebook'). Lightning hands the trained weights back to the "
+                    "main process with `load_state_dict(strict=False)`, into a model that was "
+                    "never rewritten, so the spectral weights would be dropped silently. Use "
+                    f"`strategy='ddp'`, or apply {self._transform_name} to the model before "
+                    "`trainer.fit` (then this callback has nothing left to rewrite)."
+                )
+            rank_zero_info(f"{owner}: rewrote {len(report.changed)} layer(s): {report.changed}")
+        self._warn_weights_only_checkpoints(trainer, pl_module, owner)
+
+    def _check_order(self, trainer: pl.Trainer, owner: str) -> None:
+        callbacks = list(trainer.callbacks)
+        if not any(cb is self for cb in callbacks):
+            return
+        position = next(i for i, cb in enumerate(callbacks) if cb is self)
+        earlier = [
+            type(cb).__name__ for cb in callbacks[:position] if isinstance(cb, _CAPTURING_CALLBACKS)
+        ]
+        if earlier:
+            raise MisconfigurationException(
+                f"{owner} must come before {', '.join(earlier)} in `Trainer(callbacks=[...])`: "
+                "those callbacks capture the model's parameters and modules in their own "
+                f"`setup`, which ran before {owner} rewrote the model, so they would average or "
+                "prune stale layers."
+            )
+
+    @staticmethod
+    def _warn_weights_only_checkpoints(
+        trainer: pl.Trainer, pl_module: pl.LightningModule, owner: str
+    ) -> None:
+        if isinstance(pl_module, SpectralCheckpointMixin):
+            return
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.save_weights_only:
+                rank_zero_warn(
+                    f"{owner}: `ModelCheckpoint(save_weights_only=True)` skips callback hooks, so "
+                    "its checkpoints will not carry the spectral plan needed to load them. "
+                    "Derive your LightningModule from "
+                    "`lightning_spectral.SpectralCheckpointMixin` (it stores the plan itself)."
+                )
+                return
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        add_plan(checkpoint, pl_module)

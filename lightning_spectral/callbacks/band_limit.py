@@ -1,0 +1,190 @@
+"""Band-limited training (Dziedzic et al. 2019) as a Lightning callback."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+from typing_extensions import override
+
+from lightning_spectral import transforms
+from lightning_spectral.callbacks._common import (
+    RewriteCallback,
+    check_fraction,
+    check_patterns,
+    epoch_schedule,
+    scheduled,
+)
+from lightning_spectral.callbacks._statistics import is_last_train_batch, reduced_statistics
+from lightning_spectral.functional import check_compression
+
+__all__ = ["BandLimitCallback"]
+
+_MODES = ("fixed", "energy")
+
+
+class BandLimitCallback(RewriteCallback):
+    """Replace the selected convolutions by band-limited FFT convolutions at ``setup``.
+
+    ``nn.Conv1d``/``nn.Conv2d`` layers become
+    :class:`~lightning_spectral.nn.BandLimitedConv1d`/``2d`` with the same weights (and the
+    same state-dict keys). Each layer keeps its train and its eval compression and picks one by
+    ``self.training``, so inference needs no callback; checkpoints carry the plan to rebuild the
+    layers (see :mod:`lightning_spectral.checkpoint`).
+
+    The rewrite happens in ``setup``, before ``configure_optimizers``, the DDP wrap and the
+    restore of a checkpoint, and is idempotent: layers that are already band-limited are left as
+    they are (``setup`` runs again for validate/test/predict and must not change a trained
+    model). It must come before ``StochasticWeightAveraging``, ``WeightAveraging`` and
+    ``ModelPruning`` in the callback list.
+
+    Compression schedule (``mode="fixed"``): at the start of every training epoch the train
+    compression of the selected layers is set to the ``schedule`` entry of the latest epoch
+    ``<= trainer.current_epoch`` (``compression`` before the first entry). It depends only on
+    the epoch, so a resumed run follows the same schedule with no extra state.
+
+    Energy mode (``mode="energy"``): every energy-mode layer accumulates the power spectrum of
+    its input during the training epoch (on device, no host sync). At the end of the epoch's
+    last training batch (before validation and checkpointing) the spectra are summed over all
+    ranks and each layer moves to the smallest band retaining ``energy`` of it, so every rank
+    picks the same band. The first epoch runs at ``compression``. A checkpoint written in the
+    middle of an epoch does not contain that epoch's partial statistics.
+
+    Args:
+        compression: train compression, the fraction of one-sided spectral coefficients
+            discarded, in ``[0, 1)`` (the starting point in energy mode).
+        eval_compression: eval (inference) compression in ``[0, 1)``; ``None`` follows the
+            train compression.
+        mode: ``"fixed"`` (compression as given/scheduled) or ``"energy"`` (per-layer bands
+            chosen from the input energy at every epoch end).
+        energy: for ``mode="energy"``, the fraction of input energy the band keeps, in
+            ``(0, 1]``; must be ``None`` in fixed mode.
+        include: layers to convert (fully qualified module names, globs, or ``"re:<regex>"``);
+            ``None`` for every supported convolution.
+        exclude: layers to leave alone, same syntax.
+        schedule: optional ``{epoch: compression}`` for ``mode="fixed"``, e.g. ``{0: 0.25,
+            5: 0.5}``.
+
+    Raises:
+        ValueError: if a value is out of range, ``mode`` is unknown, ``energy`` does not match
+            ``mode``, or ``schedule`` is given in energy mode.
+        TypeError: if an argument has the wrong type.
+
+    Example::
+
+        trainer = Trainer(callbacks=[BandLimitCallback(compression=0.5, eval_compression=0.25)])
+    """
+
+    _transform_name = "`lightning_spectral.transforms.band_limit_`"
+
+    def __init__(
+        self,
+        compression: float = 0.5,
+        eval_compression: float | None = None,
+        mode: Literal["fixed", "energy"] = "fixed",
+        energy: float | None = None,
+        include: str | list[str] | None = None,
+        exclude: str | list[str] | None = None,
+        schedule: dict[int, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.compression = check_compression(compression, "compression")
+        self.eval_compression = (
+            None
+            if eval_compression is None
+            else check_compression(eval_compression, "eval_compression")
+        )
+        if mode not in _MODES:
+            raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}")
+        self.mode = mode
+        if mode == "energy":
+            if energy is None:
+                raise ValueError("mode='energy' needs `energy`, a fraction in (0, 1], got None")
+            self.energy: float | None = check_fraction(
+                energy, "energy", 0.0, 1.0, low_open=True, high_open=False
+            )
+        elif energy is not None:
+            raise ValueError(f"`energy` is only used with mode='energy', got energy={energy!r}")
+        else:
+            self.energy = None
+        self.include = check_patterns(include, "include")
+        self.exclude = check_patterns(exclude, "exclude")
+        self.schedule = epoch_schedule(schedule, "schedule", check_compression)
+        if self.schedule is not None and mode == "energy":
+            raise ValueError(
+                "`schedule` sets the compression per epoch and only applies to mode='fixed'; "
+                f"with mode='energy' the bands follow the input energy (got {schedule!r})"
+            )
+        self._boundary_done: int | None = None
+
+    def compression_at(self, epoch: int) -> float:
+        """The scheduled train compression for ``epoch``."""
+        return scheduled(self.schedule, epoch, self.compression)
+
+    def _selection(self) -> dict[str, Any]:
+        return {"include": self.include, "exclude": self.exclude}
+
+    @override
+    def _rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
+        # Convert plain convolutions only: a layer that is already band-limited carries trained
+        # (or restored, or scheduled) settings that a repeated setup must not reset.
+        existing = [f"re:{re.escape(name)}" for name, _ in transforms.spectral_modules(pl_module)]
+        return transforms.band_limit_(
+            pl_module,
+            compression=self.compression_at(0),
+            eval_compression=self.eval_compression,
+            mode=self.mode,
+            energy=self.energy,
+            include=self.include,
+            exclude=[*(self.exclude or []), *existing],
+        )
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.schedule is not None:
+            transforms.set_compression_(
+                pl_module,
+                compression=self.compression_at(trainer.current_epoch),
+                **self._selection(),
+            )
+        for _, module in self._energy_layers(pl_module):
+            module.reset_stats()
+
+    @override
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if is_last_train_batch(trainer, batch_idx):
+            self._update_bands(trainer, pl_module)
+            self._boundary_done = trainer.current_epoch
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Fallback for loaders whose last batch cannot be recognised in advance.
+        if self._boundary_done != trainer.current_epoch:
+            self._update_bands(trainer, pl_module)
+            self._boundary_done = trainer.current_epoch
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._boundary_done = None
+
+    def _energy_layers(self, pl_module: pl.LightningModule) -> list[tuple[str, Any]]:
+        if self.mode != "energy":
+            return []
+        return [(n, m) for n, m in transforms.spectral_modules(pl_module) if m.mode == "energy"]
+
+    def _update_bands(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        layers = self._energy_layers(pl_module)
+        if not layers:
+            return
+        statistics = reduced_statistics(trainer, layers)
+        for name, module in layers:
+            if name in statistics:
+                module.update_band(statistics[name].power)

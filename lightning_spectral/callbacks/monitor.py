@@ -1,0 +1,314 @@
+"""Per-layer compression and spectral-energy statistics, logged as curves (and spectra images)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities.data import extract_batch_size
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities.rank_zero import rank_zero_warn
+from typing_extensions import override
+
+from lightning_spectral import nn as spectral_nn
+from lightning_spectral import transforms
+from lightning_spectral.callbacks._common import check_strategy
+from lightning_spectral.callbacks._statistics import (
+    LayerStatistics,
+    is_last_train_batch,
+    reduced_statistics,
+)
+from lightning_spectral.functional import band_energy_fraction
+
+__all__ = ["EnergyCompressionMonitor"]
+
+_INTERVALS = ("epoch", "step")
+
+
+class EnergyCompressionMonitor(Callback):
+    """Log, per spectral layer, how much is compressed and how much energy the band keeps.
+
+    Scalars go through ``pl_module.log`` under stable names, so they appear as curves in any
+    logger and can be monitored (``ModelCheckpoint(monitor="spectral/mean_input_energy")``).
+    For every band-limited convolution ``<layer>`` (its fully qualified module name):
+
+    * ``spectral/<layer>/train_compression``: achieved compression of the train band used
+      during the epoch, at the layer's padded input size.
+    * ``spectral/<layer>/eval_compression``: achieved compression of the eval band as of the
+      end of the epoch, i.e. the one this epoch's validation used (energy-mode bands move at
+      the end of the last training batch, before validation).
+    * ``spectral/<layer>/input_energy``: fraction of the epoch's input-spectrum energy inside
+      the train band used (summed over all ranks).
+    * ``spectral/<layer>/filter_energy``: fraction of the filters' energy inside that band.
+    * ``spectral/<layer>/spectral_sparsity`` for spectrally parametrized filters (also for
+      parametrized convolutions that are not band-limited).
+
+    and ``spectral/<pool>/dropout_min`` for spectral pools with frequency dropout. Model-wide:
+    ``spectral/mean_train_compression``, ``spectral/mean_eval_compression``,
+    ``spectral/mean_input_energy``, ``spectral/mean_filter_energy``, and
+    ``spectral/saved_spectrum_bytes`` / ``spectral/full_spectrum_bytes``: bytes of input
+    spectrum kept for backward per training batch (largest batch of the epoch) by all
+    band-limited layers, vs. the uncompressed one-sided spectra.
+
+    Input statistics are accumulated on device by the layers during training forwards (no host
+    sync per step; the monitor switches ``track_stats`` on for the fit and off at its end) and
+    summed across ranks once, at the end of the epoch's last training batch (with
+    ``logging_interval="step"``, at every training step: one collective per step). The order of
+    this callback and :class:`~lightning_spectral.callbacks.BandLimitCallback` does not matter.
+
+    With ``log_spectra_every_n_epochs=n`` it also writes, every ``n`` epochs and on global rank
+    zero, the log-power spectrum of each band-limited layer's input as an image
+    (``spectral/<layer>/input_power``, rows shifted so that frequency 0 is in the middle,
+    one-sided columns) and a histogram of the filters' log10 power
+    (``spectral/<layer>/filter_power``) to the trainer's ``TensorBoardLogger``, at
+    ``global_step=trainer.global_step``.
+
+    Args:
+        logging_interval: ``"epoch"`` (log once per training epoch) or ``"step"`` (log at every
+            training step, as often as the trainer's ``log_every_n_steps`` lets through).
+        log_spectra_every_n_epochs: write spectra images and histograms every this many epochs
+            (a positive integer), or ``None`` for none. Needs a ``TensorBoardLogger``.
+
+    Raises:
+        ValueError: if ``logging_interval`` is unknown or ``log_spectra_every_n_epochs`` is not
+            a positive integer.
+        MisconfigurationException: at fit ``setup``, if the trainer has no logger, or spectra
+            are requested without a ``TensorBoardLogger``.
+    """
+
+    def __init__(
+        self,
+        logging_interval: Literal["epoch", "step"] = "epoch",
+        log_spectra_every_n_epochs: int | None = None,
+    ) -> None:
+        super().__init__()
+        if logging_interval not in _INTERVALS:
+            raise ValueError(
+                f"`logging_interval` must be one of {_INTERVALS}, got {logging_interval!r}"
+            )
+        every = log_spectra_every_n_epochs
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, int) or every < 1
+        ):
+            raise ValueError(
+                f"`log_spectra_every_n_epochs` must be a positive integer or None, got {every!r}"
+            )
+        self.logging_interval = logging_interval
+        self.log_spectra_every_n_epochs = every
+        self._batch_size = 1
+        self._epoch_metrics: dict[str, Any] | None = None
+        self._tensorboard: TensorBoardLogger | None = None
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        check_strategy(trainer, type(self).__name__)
+        if not trainer.loggers:
+            raise MisconfigurationException(
+                "EnergyCompressionMonitor logs through the trainer's logger, but the trainer has "
+                "none (`Trainer(logger=False)`). Pass a logger, e.g. `TensorBoardLogger`."
+            )
+        self._tensorboard = next(
+            (lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
+        )
+        if self.log_spectra_every_n_epochs is not None and self._tensorboard is None:
+            raise MisconfigurationException(
+                "EnergyCompressionMonitor(log_spectra_every_n_epochs="
+                f"{self.log_spectra_every_n_epochs}) writes images and histograms to a "
+                "TensorBoardLogger, and the trainer has none: add one or set "
+                "`log_spectra_every_n_epochs=None`."
+            )
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        spectral = (
+            transforms.spectral_modules(pl_module)
+            or transforms.spectral_pools(pl_module)
+            or self._parametrized(pl_module)
+        )
+        if not spectral:
+            rank_zero_warn(
+                "EnergyCompressionMonitor found no band-limited, spectrally parametrized or "
+                "spectral pooling layers: nothing will be logged. Is a spectral callback missing?"
+            )
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for _, module in transforms.spectral_modules(pl_module):
+            module.track_stats = True
+            module.reset_stats()
+        self._batch_size = 1
+        self._epoch_metrics = None
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Accumulating costs an FFT per forward: stop once nobody reads the statistics.
+        for _, module in transforms.spectral_modules(pl_module):
+            module.track_stats = False
+            module.reset_stats()
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # If the batch size cannot be inferred, the saved-bytes figures count per sample.
+        with contextlib.suppress(MisconfigurationException):
+            self._batch_size = max(self._batch_size, extract_batch_size(batch))
+
+    @override
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        last = is_last_train_batch(trainer, batch_idx)
+        if self.logging_interval == "step":
+            metrics = self._collect(trainer, pl_module, images=last)
+            metrics.update(self._eval_metrics(pl_module))
+            pl_module.log_dict(metrics, on_step=True, on_epoch=False, batch_size=1)
+            if last:
+                self._epoch_metrics = metrics
+        elif last and self._epoch_metrics is None:
+            # Now, before validation, checkpointing and energy-mode band updates.
+            self._epoch_metrics = self._collect(trainer, pl_module, images=True)
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._epoch_metrics is None:
+            # The last batch was not recognised in advance (e.g. an iterable loader).
+            self._epoch_metrics = self._collect(trainer, pl_module, images=True)
+        if self.logging_interval == "epoch":
+            # Eval bands as of now: what this epoch's validation used (energy-mode bands move
+            # at the end of the last training batch, before validation).
+            metrics = {**self._epoch_metrics, **self._eval_metrics(pl_module)}
+            # Already summed across ranks; sync_dist only averages identical values, once per
+            # epoch, and keeps Lightning from warning about unsynced epoch-level metrics.
+            pl_module.log_dict(metrics, on_step=False, on_epoch=True, batch_size=1, sync_dist=True)
+
+    # ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _parametrized(pl_module: pl.LightningModule) -> list[tuple[str, torch.nn.Module]]:
+        return [
+            (name, module)
+            for name, module in pl_module.named_modules()
+            if spectral_nn.is_spectrally_parametrized(module)
+        ]
+
+    def _collect(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, images: bool
+    ) -> dict[str, Any]:
+        """Train-side metrics: bands used during the epoch and energy inside them."""
+        layers = transforms.spectral_modules(pl_module)
+        statistics = reduced_statistics(trainer, layers)
+        metrics: dict[str, Any] = {}
+        means: dict[str, list[Any]] = {
+            "train_compression": [],
+            "input_energy": [],
+            "filter_energy": [],
+        }
+        kept_bytes = full_bytes = 0
+        for name, module in layers:
+            stats = statistics.get(name)
+            band = stats.band if stats is not None else module.band(training=True)
+            if band is None:
+                continue  # the layer has not run yet: no size, no band
+            values = {
+                "train_compression": band.compression,
+                "filter_energy": band_energy_fraction(module.filter_power(band.signal_shape), band),
+            }
+            if stats is not None:
+                values["input_energy"] = band_energy_fraction(stats.power, stats.band)
+            for quantity, value in values.items():
+                metrics[f"spectral/{name}/{quantity}"] = value
+                means[quantity].append(value)
+            kept, full = module.saved_spectrum_bytes(self._batch_size, band.signal_shape)
+            kept_bytes += kept
+            full_bytes += full
+            if images:
+                self._write_spectra(trainer, name, module, stats, band.signal_shape)
+        for name, module in self._parametrized(pl_module):
+            metrics[f"spectral/{name}/spectral_sparsity"] = spectral_nn.spectral_sparsity(module)
+        for name, pool in transforms.spectral_pools(pl_module):
+            if pool.dropout_min is not None:
+                metrics[f"spectral/{name}/dropout_min"] = float(pool.dropout_min)
+        metrics.update(_means(means))
+        if full_bytes:
+            metrics["spectral/saved_spectrum_bytes"] = float(kept_bytes)
+            metrics["spectral/full_spectrum_bytes"] = float(full_bytes)
+        return metrics
+
+    @staticmethod
+    def _eval_metrics(pl_module: pl.LightningModule) -> dict[str, Any]:
+        """Achieved eval compression of every layer that has run, and their mean."""
+        metrics: dict[str, Any] = {}
+        values = []
+        for name, module in transforms.spectral_modules(pl_module):
+            band = module.band(training=False)
+            if band is not None:
+                metrics[f"spectral/{name}/eval_compression"] = band.compression
+                values.append(band.compression)
+        metrics.update(_means({"eval_compression": values}))
+        return metrics
+
+    def _write_spectra(
+        self,
+        trainer: pl.Trainer,
+        name: str,
+        module: torch.nn.Module,
+        stats: LayerStatistics | None,
+        signal_shape: tuple[int, ...],
+    ) -> None:
+        every = self.log_spectra_every_n_epochs
+        if every is None or (trainer.current_epoch + 1) % every != 0:
+            return
+        if not trainer.is_global_zero or self._tensorboard is None:
+            return
+        experiment = self._tensorboard.experiment
+        step = trainer.global_step
+        if stats is not None:
+            experiment.add_image(
+                f"spectral/{name}/input_power",
+                _log_power_image(stats.power),
+                global_step=step,
+                dataformats="HW",
+            )
+        filter_power = module.filter_power(signal_shape)
+        experiment.add_histogram(
+            f"spectral/{name}/filter_power",
+            torch.log10(filter_power.clamp_min(torch.finfo(filter_power.dtype).tiny)),
+            global_step=step,
+        )
+
+
+def _means(series: dict[str, list[Any]]) -> dict[str, Any]:
+    """Model-wide means ``spectral/mean_<quantity>`` of per-layer values (floats or tensors)."""
+    means: dict[str, Any] = {}
+    for quantity, values in series.items():
+        if not values:
+            continue
+        if all(isinstance(v, float) for v in values):
+            means[f"spectral/mean_{quantity}"] = sum(values) / len(values)
+        else:
+            means[f"spectral/mean_{quantity}"] = torch.stack(values).float().mean()
+    return means
+
+
+def _log_power_image(power: torch.Tensor) -> torch.Tensor:
+    """A power map as a ``(H, W)`` image in ``[0, 1]``: log scale, frequency 0 centred.
+
+    1D maps become an 8-row strip so that they are visible.
+    """
+    image = power.detach().float().cpu()
+    image = image.unsqueeze(0).expand(8, -1) if image.dim() == 1 else torch.fft.fftshift(image, 0)
+    image = torch.log10(image.clamp_min(torch.finfo(image.dtype).tiny))
+    low, high = image.min(), image.max()
+    return (image - low) / (high - low) if high > low else torch.zeros_like(image)

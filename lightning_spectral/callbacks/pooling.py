@@ -1,0 +1,65 @@
+"""Spectral pooling (Rippel et al. 2015, Sec. 3) as a Lightning callback."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from typing_extensions import override
+
+from lightning_spectral import transforms
+from lightning_spectral.callbacks._common import RewriteCallback, check_patterns
+
+__all__ = ["SpectralPoolingCallback"]
+
+_DEFAULT_KINDS = ("max", "avg")
+
+
+class SpectralPoolingCallback(RewriteCallback):
+    """Replace the selected max/average pooling layers by spectral pooling at ``setup``.
+
+    Each ``nn.MaxPool1d/2d`` / ``nn.AvgPool1d/2d`` (kinds ``"max"``/``"avg"``; the adaptive
+    pools with ``"adaptive_max"``/``"adaptive_avg"``) becomes a
+    :class:`~lightning_spectral.nn.SpectralPool1d`/``2d`` with the same output size for any
+    input size (see :func:`lightning_spectral.transforms.replace_pooling_`). Spectral pools
+    have no parameters, so the optimizer is unaffected; the rewrite is idempotent and recorded
+    in the checkpoint's plan. Combine with
+    :class:`~lightning_spectral.callbacks.ResolutionDropoutScheduler` for frequency dropout.
+
+    Args:
+        kinds: which pooling layers to replace, a subset of ``["max", "avg", "adaptive_max",
+            "adaptive_avg"]``.
+        include: layers to replace (fully qualified module names, globs, or ``"re:<regex>"``);
+            ``None`` for every supported pooling layer of the chosen kinds.
+        exclude: layers to leave alone, same syntax.
+
+    Raises:
+        TypeError: if an argument has the wrong type.
+        ValueError: if ``kinds`` is empty, repeats a kind or names an unknown kind, or a
+            pattern is invalid.
+    """
+
+    _transform_name = "`lightning_spectral.transforms.replace_pooling_`"
+
+    def __init__(
+        self,
+        kinds: list[str] | tuple[str, ...] = _DEFAULT_KINDS,
+        include: str | list[str] | None = None,
+        exclude: str | list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        allowed = list(transforms.POOL_KINDS)
+        if isinstance(kinds, str) or not isinstance(kinds, (list, tuple)):
+            raise TypeError(f"`kinds` must be a list drawn from {allowed}, got {kinds!r}")
+        unknown = [kind for kind in kinds if kind not in allowed]
+        if unknown or not kinds or len(set(kinds)) != len(kinds):
+            raise ValueError(
+                f"`kinds` must be a non-empty list of distinct kinds from {allowed}, got {kinds!r}"
+            )
+        self.kinds = tuple(kinds)
+        self.include = check_patterns(include, "include")
+        self.exclude = check_patterns(exclude, "exclude")
+
+    @override
+    def _rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
+        return transforms.replace_pooling_(
+            pl_module, kinds=self.kinds, include=self.include, exclude=self.exclude
+        )

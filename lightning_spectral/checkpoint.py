@@ -1,0 +1,293 @@
+"""Spectral plans in checkpoints, and restoring a trained spectral model without any callback.
+
+The callbacks rewrite a model in ``setup`` (band-limited convolutions, spectral parametrizations,
+spectral pooling). A checkpoint's ``state_dict`` therefore only fits a model that was rewritten
+the same way, and :meth:`~pytorch_lightning.core.LightningModule.load_from_checkpoint` runs no
+callback. So every checkpoint written while a spectral callback (or
+:class:`SpectralCheckpointMixin`) is active also carries the *plan*, the plain-data description
+of the rewrite from :func:`lightning_spectral.transforms.plan_of`::
+
+    checkpoint["lightning_spectral"] = {"plan": {...}, "package_version": "0.1.0"}
+
+It holds only dicts, lists, strings and numbers, so ``torch.load(path, weights_only=True)``
+reads it. Restoring re-applies the plan to a freshly built model *before* its state dict is
+loaded. Three ways, from the most to the least Lightning-specific:
+
+* Mixin: ``class MyModel(SpectralCheckpointMixin, pl.LightningModule)`` makes
+  ``MyModel.load_from_checkpoint(path)`` itself work (and ``Trainer(...).test(model,
+  ckpt_path=...)`` without callbacks). It also writes the plan into every checkpoint, including
+  weights-only ones, which do not run callback hooks.
+* Helper: ``lightning_spectral.load_from_checkpoint(MyModel, path)`` for a LightningModule class
+  without the mixin.
+* Plain PyTorch: ``restore_(model, checkpoint)`` applies the plan of a checkpoint (a path or an
+  already loaded dict) to any ``nn.Module`` and loads ``checkpoint["state_dict"]`` into it.
+
+Deployment ("bake"). :func:`lightning_spectral.transforms.bake_` turns a trained spectral model
+into its inference form (it folds what only training needs into plain tensors; see its
+docstring for exactly what changes). The path from a training checkpoint to an inference
+artefact::
+
+    model = lightning_spectral.load_from_checkpoint(MyModel, "best.ckpt", bake=True)  # eval mode
+    torch.save(inference_checkpoint(model), "deploy.pt")  # state dict + plan, plain data
+    # ... later, anywhere, without Lightning callbacks:
+    net = MyModel()  # or the bare nn.Module the weights belong to
+    restore_(net, torch.load("deploy.pt", weights_only=True))
+    net.eval()
+
+``model.eval()`` is all inference needs: each band-limited layer picks its eval compression by
+``self.training``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Mapping
+from typing import IO, Any, TypeVar
+
+import pytorch_lightning as pl
+from pytorch_lightning.core.saving import pl_load
+from torch import nn
+
+from lightning_spectral import __version__, transforms
+
+__all__ = [
+    "CHECKPOINT_KEY",
+    "SpectralCheckpointMixin",
+    "add_plan",
+    "inference_checkpoint",
+    "load_from_checkpoint",
+    "plan_from_checkpoint",
+    "restore_",
+]
+
+#: Top-level checkpoint key under which the plan is stored.
+CHECKPOINT_KEY = "lightning_spectral"
+
+_ModelT = TypeVar("_ModelT", bound=pl.LightningModule)
+_PathLike = str | os.PathLike
+
+
+def _plan_entry(model: nn.Module) -> dict[str, Any]:
+    return {"plan": transforms.plan_of(model), "package_version": __version__}
+
+
+def add_plan(checkpoint: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """Write the plan of ``model`` into ``checkpoint`` (in place) and return the checkpoint.
+
+    Called by the callbacks' and the mixin's ``on_save_checkpoint``; both write the same data,
+    so calling it more than once is harmless.
+
+    Args:
+        checkpoint: the checkpoint dict being saved.
+        model: the (possibly rewritten) model whose state dict the checkpoint holds.
+
+    Returns:
+        ``checkpoint``, with ``checkpoint["lightning_spectral"]["plan"]`` set.
+    """
+    entry = _plan_entry(model)
+    # torch.load(weights_only=True) must be able to read what we write.
+    if not _is_plain(entry):
+        raise TypeError(f"the plan of {type(model).__name__} is not plain data: {entry!r}")
+    checkpoint[CHECKPOINT_KEY] = entry
+    return checkpoint
+
+
+def inference_checkpoint(model: nn.Module) -> dict[str, Any]:
+    """A self-describing checkpoint: ``{"state_dict": ..., "lightning_spectral": {"plan": ...}}``.
+
+    Everything in it is tensors or plain data, so ``torch.load(weights_only=True)`` reads it and
+    :func:`restore_` rebuilds the model from a fresh, un-rewritten instance.
+
+    Args:
+        model: any module, typically after :func:`lightning_spectral.transforms.bake_`.
+
+    Returns:
+        The checkpoint dict (tensors are the module's own, not copies).
+    """
+    return add_plan({"state_dict": model.state_dict()}, model)
+
+
+def _read(checkpoint: Mapping[str, Any] | _PathLike | IO[bytes], map_location: Any) -> Mapping:
+    if isinstance(checkpoint, Mapping):
+        return checkpoint
+    if isinstance(checkpoint, (str, os.PathLike)):
+        return pl_load(checkpoint, map_location=map_location, weights_only=True)
+    position = checkpoint.tell()
+    loaded = pl_load(checkpoint, map_location=map_location, weights_only=True)
+    checkpoint.seek(position)
+    return loaded
+
+
+def plan_from_checkpoint(
+    checkpoint: Mapping[str, Any] | _PathLike | IO[bytes],
+) -> dict[str, Any] | None:
+    """The plan stored in a checkpoint, or ``None`` if it has none.
+
+    Args:
+        checkpoint: a loaded checkpoint dict, or a path / binary file to load it from (read with
+            ``weights_only=True``; a file object is rewound to where it was).
+
+    Returns:
+        The plan dict (see :func:`lightning_spectral.transforms.plan_of`) or ``None``.
+
+    Raises:
+        TypeError: if the stored entry is not a dict with a ``"plan"`` dict.
+    """
+    loaded = _read(checkpoint, map_location="cpu")
+    entry = loaded.get(CHECKPOINT_KEY)
+    if entry is None:
+        return None
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("plan"), Mapping):
+        raise TypeError(
+            f"checkpoint[{CHECKPOINT_KEY!r}] must be a dict with a 'plan' dict, got {entry!r}"
+        )
+    return dict(entry["plan"])
+
+
+def restore_(
+    model: nn.Module,
+    checkpoint: Mapping[str, Any] | _PathLike | IO[bytes],
+    strict: bool = True,
+    map_location: Any = "cpu",
+) -> transforms.TransformReport | None:
+    """Apply a checkpoint's plan to ``model`` in place, then load its ``state_dict``.
+
+    Works for any ``nn.Module`` whose fresh state dict keys match the checkpoint's once the plan
+    is applied: a LightningModule and its own Lightning checkpoint, or a bare network and a
+    checkpoint from :func:`inference_checkpoint`.
+
+    Args:
+        model: a freshly constructed (un-rewritten or already rewritten) model.
+        checkpoint: a loaded checkpoint dict, or a path / binary file to load it from.
+        strict: passed to :meth:`torch.nn.Module.load_state_dict`.
+        map_location: where to load tensors when ``checkpoint`` is a path or file.
+
+    Returns:
+        The report of re-applying the plan, or ``None`` if the checkpoint carries no plan.
+
+    Raises:
+        KeyError: if the checkpoint has no ``"state_dict"``.
+    """
+    loaded = _read(checkpoint, map_location=map_location)
+    if "state_dict" not in loaded:
+        raise KeyError(f"the checkpoint has no 'state_dict' entry (keys: {sorted(loaded)})")
+    plan = plan_from_checkpoint(loaded)
+    report = transforms.apply_plan_(model, plan) if plan is not None else None
+    model.load_state_dict(loaded["state_dict"], strict=strict)
+    return report
+
+
+class SpectralCheckpointMixin:
+    """LightningModule mixin: checkpoints carry the spectral plan and load it back by themselves.
+
+    Put it *before* :class:`pytorch_lightning.LightningModule` in the bases::
+
+        class MyModel(SpectralCheckpointMixin, pl.LightningModule): ...
+
+        model = MyModel.load_from_checkpoint("best.ckpt")  # no callbacks needed
+        model.eval()  # band-limited layers switch to their eval compression
+
+    ``on_load_checkpoint`` re-applies the plan before Lightning loads the state dict (Lightning
+    calls it right after constructing the model in ``load_from_checkpoint``, and before
+    restoring weights in ``Trainer.fit/validate/test/predict(ckpt_path=...)``; re-applying to
+    an already rewritten model changes nothing). ``on_save_checkpoint`` stores the plan, so
+    weights-only checkpoints, which skip callback hooks, carry it too. If your class overrides
+    either hook, call ``super()``.
+    """
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Re-apply the checkpoint's plan to this (fresh) model before its weights are loaded."""
+        plan = plan_from_checkpoint(checkpoint)
+        if plan is not None:
+            transforms.apply_plan_(self, plan)  # type: ignore[arg-type]
+        super().on_load_checkpoint(checkpoint)  # type: ignore[misc]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store this model's plan in the checkpoint being saved."""
+        super().on_save_checkpoint(checkpoint)  # type: ignore[misc]
+        add_plan(checkpoint, self)  # type: ignore[arg-type]
+
+
+def load_from_checkpoint(
+    model_class: type[_ModelT],
+    checkpoint_path: _PathLike | IO[bytes],
+    map_location: Any = None,
+    hparams_file: _PathLike | None = None,
+    strict: bool | None = None,
+    weights_only: bool | None = None,
+    bake: bool = False,
+    **kwargs: Any,
+) -> _ModelT:
+    """``model_class.load_from_checkpoint`` that also restores the spectral rewrite.
+
+    For a class with :class:`SpectralCheckpointMixin` this is exactly
+    ``model_class.load_from_checkpoint``. Otherwise Lightning builds the model from the saved
+    hyperparameters and loads the weights that already fit (``strict=False``; the
+    missing/unexpected-key warnings this produces are silenced), the stored plan is applied,
+    and the full state dict is loaded again with ``strict``. The checkpoint file is read twice.
+
+    Args:
+        model_class: the LightningModule class the checkpoint was trained with.
+        checkpoint_path: path or binary file of a Lightning checkpoint.
+        map_location: as in ``LightningModule.load_from_checkpoint``.
+        hparams_file: as in ``LightningModule.load_from_checkpoint``.
+        strict: as in ``LightningModule.load_from_checkpoint`` (``None``: the model's
+            ``strict_loading``, ``True`` by default); applies to the final load.
+        weights_only: as in ``LightningModule.load_from_checkpoint``.
+        bake: also call :func:`lightning_spectral.transforms.bake_` and switch to eval mode, for
+            deployment.
+        **kwargs: hyperparameters overriding the saved ones.
+
+    Returns:
+        An instance of ``model_class`` with the rewritten layers and the trained weights.
+    """
+    if not (isinstance(model_class, type) and issubclass(model_class, pl.LightningModule)):
+        raise TypeError(f"`model_class` must be a LightningModule class, got {model_class!r}")
+    options = {
+        "map_location": map_location,
+        "hparams_file": hparams_file,
+        "weights_only": weights_only,
+    }
+    if issubclass(model_class, SpectralCheckpointMixin):
+        model = model_class.load_from_checkpoint(
+            checkpoint_path, strict=strict, **options, **kwargs
+        )
+    else:
+        if not isinstance(checkpoint_path, (str, os.PathLike)):
+            # A stream is read twice below: keep its bytes.
+            checkpoint_path = io.BytesIO(checkpoint_path.read())
+        checkpoint = pl_load(
+            checkpoint_path,
+            map_location=map_location if map_location is not None else "cpu",
+            weights_only=weights_only,
+        )
+        if isinstance(checkpoint_path, io.BytesIO):
+            checkpoint_path.seek(0)
+        plan = plan_from_checkpoint(checkpoint)
+        if plan is None:
+            model = model_class.load_from_checkpoint(
+                checkpoint_path, strict=strict, **options, **kwargs
+            )
+        else:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Found keys that are")
+                model = model_class.load_from_checkpoint(
+                    checkpoint_path, strict=False, **options, **kwargs
+                )
+            transforms.apply_plan_(model, plan)
+            final_strict = model.strict_loading if strict is None else strict
+            model.load_state_dict(checkpoint["state_dict"], strict=final_strict)
+    if bake:
+        transforms.bake_(model)
+        model.eval()
+    return model
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
