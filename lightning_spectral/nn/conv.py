@@ -1,0 +1,682 @@
+"""Band-limited convolution modules (Dziedzic et al. 2019): drop-in ``nn.Conv1d``/``nn.Conv2d``.
+
+:class:`BandLimitedConv1d` and :class:`BandLimitedConv2d` subclass the torch convolutions: same
+constructor, same ``weight``/``bias`` parameters and state-dict keys, so the weights of a plain
+convolution load as they are. The forward pass is the band-limited FFT convolution of
+:mod:`lightning_spectral.kernels` at the *train* compression in training mode and at the *eval*
+compression in eval mode. Both are Python floats, saved in the state dict through
+``get_extra_state`` (plain data), and changeable at run time.
+
+**Compression** is the fraction of the one-sided spectrum of the *padded* input that is discarded;
+the band is chosen per padded input size by :func:`lightning_spectral.functional.band_for`, so the
+achieved value can differ from the requested one (see ``extra_repr`` and :meth:`band`).
+
+**Padding modes.** ``"zeros"`` is passed to the kernel; ``"reflect"``, ``"replicate"`` and
+``"circular"`` pad explicitly as ``nn.Conv*`` does and then convolve with no padding, so every
+padding mode of ``nn.Conv*`` (and ``padding="same"`` with any kernel) works.
+
+**Compression 0** runs ``F.conv1d``/``F.conv2d`` (the same operator, faster); set the attribute
+``direct_full_band = False`` to force the FFT path (parity tests, benchmarks).
+
+**Energy mode** (``mode="energy"``): in training the layer accumulates the Parseval-weighted power
+map of its padded input (``stats_power``, ``stats_count``) with no host synchronisation;
+:meth:`update_band` picks the smallest band keeping the target energy, when a caller asks (e.g. a
+callback at epoch end, after summing ``stats_power`` over ranks). Until then the layer runs at
+its ``compression``.
+
+**torch.compile.** The compressions are kept internally as integer ratios, which dynamo
+specialises on (a plain float attribute would be turned into a symbolic float after its first
+change). Switching ``train()``/``eval()`` therefore costs one graph per mode, and changing a
+compression recompiles once per distinct value.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.module import _EXTRA_STATE_KEY_SUFFIX
+
+from lightning_spectral import kernels
+from lightning_spectral.functional import (
+    Band,
+    band_energy_fraction,
+    band_for,
+    band_for_energy,
+    check_compression,
+    conv_padding,
+    power_map,
+)
+
+__all__ = ["MODES", "BandLimitedConv1d", "BandLimitedConv2d", "band_limit_config"]
+
+#: Compression modes of a band-limited layer.
+MODES = ("fixed", "energy")
+
+_STATE_VERSION = 1
+# Elements per chunk when the filter bank is expanded to the map size for its power map.
+_FILTER_CHUNK_ELEMENTS = 1 << 24
+
+
+def _check_energy(mode: str, energy: float | None) -> float | None:
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
+    if mode == "fixed":
+        if energy is not None:
+            raise ValueError(f"`energy` is only used with mode='energy', got energy={energy!r}")
+        return None
+    if isinstance(energy, bool) or not isinstance(energy, (int, float)):
+        raise ValueError(f"mode='energy' needs `energy` as a fraction in (0, 1], got {energy!r}")
+    value = float(energy)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"`energy` must be a fraction in (0, 1], got {energy!r}")
+    return value
+
+
+def band_limit_config(
+    compression: float = 0.0,
+    eval_compression: float | None = None,
+    mode: str = "fixed",
+    energy: float | None = None,
+) -> dict[str, Any]:
+    """Validate a band-limit configuration and return it as plain data.
+
+    Args:
+        compression: train compression in ``[0, 1)``.
+        eval_compression: eval compression in ``[0, 1)`` or ``None`` (follows ``compression``).
+        mode: one of :data:`MODES`.
+        energy: target energy fraction in ``(0, 1]`` for ``mode="energy"``, else ``None``.
+
+    Returns:
+        ``{"compression", "eval_compression", "mode", "energy"}`` with Python floats.
+
+    Raises:
+        TypeError, ValueError: with the bad value and the allowed range.
+    """
+    return {
+        "compression": check_compression(compression, "compression"),
+        "eval_compression": None
+        if eval_compression is None
+        else check_compression(eval_compression, "eval_compression"),
+        "mode": mode,
+        "energy": _check_energy(mode, energy),
+    }
+
+
+class _BandLimitedConvNd:
+    """Shared implementation of the 1D and 2D band-limited convolutions (a mixin over
+    ``nn.ConvNd``; the concrete classes put it first in their bases)."""
+
+    _ndim: ClassVar[int]
+    _torch_conv: ClassVar[type[nn.Module]]
+
+    # Attributes of nn.ConvNd used here, declared for type checkers.
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...] | str
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    training: bool
+
+    #: Accumulated power map of the padded input (see :meth:`reset_stats`), ``None`` until the
+    #: first accumulating forward. A plain tensor attribute, not a buffer, so that DDP's buffer
+    #: broadcast neither overwrites nor ships it every step.
+    stats_power: torch.Tensor | None
+    #: Number of samples accumulated into ``stats_power`` (0-dim int64 tensor) or ``None``.
+    stats_count: torch.Tensor | None
+
+    def _setup_band_limit(
+        self,
+        compression: float,
+        eval_compression: float | None,
+        mode: str,
+        energy: float | None,
+    ) -> None:
+        self.track_stats = False
+        self.direct_full_band = True
+        self.last_signal_shape: tuple[int, ...] | None = None
+        self.stats_power = None
+        self.stats_count = None
+        self._stats_shape: tuple[int, ...] | None = None
+        self.configure(
+            compression=compression, eval_compression=eval_compression, mode=mode, energy=energy
+        )
+
+    # ---------------------------------------------------------------------------------------
+    # Configuration
+    # ---------------------------------------------------------------------------------------
+
+    def configure(
+        self,
+        *,
+        compression: float,
+        eval_compression: float | None,
+        mode: str,
+        energy: float | None,
+    ) -> None:
+        """Set the whole band-limit configuration at once (validated before anything changes).
+
+        Args:
+            compression: train compression in ``[0, 1)`` (the starting point in energy mode).
+            eval_compression: eval compression in ``[0, 1)``, or ``None`` to follow the train one.
+            mode: ``"fixed"`` or ``"energy"``.
+            energy: target retained energy fraction in ``(0, 1]`` for ``mode="energy"``, else
+                ``None``.
+        """
+        config = band_limit_config(compression, eval_compression, mode, energy)
+        evaluation = config["eval_compression"]
+        self._train_ratio = config["compression"].as_integer_ratio()
+        self._eval_ratio = None if evaluation is None else evaluation.as_integer_ratio()
+        self._mode = mode
+        self._energy = config["energy"]
+
+    @property
+    def compression(self) -> float:
+        """Train compression (fraction of one-sided coefficients discarded), in ``[0, 1)``."""
+        return self._train_ratio[0] / self._train_ratio[1]
+
+    @compression.setter
+    def compression(self, value: float) -> None:
+        self._train_ratio = check_compression(value, "compression").as_integer_ratio()
+
+    @property
+    def eval_compression(self) -> float:
+        """Eval compression; equals :attr:`compression` while tied (set ``None`` to tie)."""
+        ratio = self._train_ratio if self._eval_ratio is None else self._eval_ratio
+        return ratio[0] / ratio[1]
+
+    @eval_compression.setter
+    def eval_compression(self, value: float | None) -> None:
+        self._eval_ratio = (
+            None
+            if value is None
+            else check_compression(value, "eval_compression").as_integer_ratio()
+        )
+
+    @property
+    def eval_tied(self) -> bool:
+        """Whether the eval compression follows the train compression."""
+        return self._eval_ratio is None
+
+    @property
+    def mode(self) -> str:
+        """``"fixed"`` or ``"energy"`` (change with :meth:`configure`)."""
+        return self._mode
+
+    @property
+    def energy(self) -> float | None:
+        """Target retained energy fraction in energy mode, else ``None``."""
+        return self._energy
+
+    @property
+    def active_compression(self) -> float:
+        """The compression the next forward uses: train or eval, by ``self.training``."""
+        if self.training or self._eval_ratio is None:
+            return self._train_ratio[0] / self._train_ratio[1]
+        return self._eval_ratio[0] / self._eval_ratio[1]
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """Plain-data configuration stored in the state dict under ``_extra_state``."""
+        return {
+            "version": _STATE_VERSION,
+            "compression": self.compression,
+            "eval_compression": None if self._eval_ratio is None else self.eval_compression,
+            "mode": self._mode,
+            "energy": self._energy,
+        }
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore the configuration written by :meth:`get_extra_state`."""
+        if not isinstance(state, dict) or "compression" not in state:
+            raise ValueError(f"unrecognised band-limit state {state!r}")
+        version = state.get("version", _STATE_VERSION)
+        if version > _STATE_VERSION:
+            raise ValueError(
+                f"band-limit state version {version} is newer than this lightning-spectral "
+                f"supports ({_STATE_VERSION}); upgrade the package"
+            )
+        self.configure(
+            compression=state["compression"],
+            eval_compression=state.get("eval_compression"),
+            mode=state.get("mode", "fixed"),
+            energy=state.get("energy"),
+        )
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # A plain nn.Conv state dict has no extra state: load its weights and keep the
+        # configured compression instead of reporting a missing key.
+        key = prefix + _EXTRA_STATE_KEY_SUFFIX
+        had_state = key in state_dict
+        start = len(missing_keys)
+        super()._load_from_state_dict(  # type: ignore[misc]
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        if not had_state:
+            missing_keys[start:] = [k for k in missing_keys[start:] if k != key]
+
+    # ---------------------------------------------------------------------------------------
+    # Geometry
+    # ---------------------------------------------------------------------------------------
+
+    def _pads(self) -> tuple[tuple[int, int], ...]:
+        return conv_padding(self.padding, self.kernel_size, self.dilation, self.stride)
+
+    def band(
+        self, training: bool | None = None, signal_shape: Sequence[int] | None = None
+    ) -> Band | None:
+        """The band used for a padded input size.
+
+        Args:
+            training: which compression (train or eval); ``None`` for the current mode.
+            signal_shape: padded input size ``(N,)`` or ``(H, W)``; ``None`` for the size of the
+                last forward.
+
+        Returns:
+            The :class:`~lightning_spectral.functional.Band`, or ``None`` if no size is known.
+        """
+        shape = self.last_signal_shape if signal_shape is None else tuple(signal_shape)
+        if shape is None:
+            return None
+        train = self.training if training is None else training
+        return band_for(tuple(shape), self.compression if train else self.eval_compression)
+
+    # ---------------------------------------------------------------------------------------
+    # Forward
+    # ---------------------------------------------------------------------------------------
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Band-limited convolution of ``input``.
+
+        Args:
+            input: ``(B, C_in, *spatial)`` or ``(C_in, *spatial)``.
+
+        Returns:
+            ``(B, C_out, *spatial_out)`` (or unbatched), as the torch convolution would return.
+        """
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        # nn.ConvNd's hook for "convolve with these weights": code that calls it directly
+        # (fused or wrapped convolutions) gets the band-limited operator too.
+        return self._band_limited_forward(input, weight, bias)
+
+    def _band_limited_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        ndim = self._ndim
+        pads = self._pads()
+        flat_pads = [p for pair in reversed(pads) for p in pair]
+        if self.padding_mode == "zeros":
+            x, padding = input, self.padding
+        else:
+            x, padding = F.pad(input, flat_pads, mode=self.padding_mode), 0
+        # operator.index makes torch.compile specialise on the spatial size (the band depends on
+        # it) instead of tracing the band choice with symbolic sizes.
+        signal_shape = tuple(
+            operator.index(n) + (before + after if x is input else 0)
+            for n, (before, after) in zip(x.shape[-ndim:], pads, strict=True)
+        )
+        self.last_signal_shape = signal_shape
+        if self.training and (self.track_stats or self._mode == "energy"):
+            # Statistics describe the signal the FFT sees: the padded input.
+            needs_pad = self.padding_mode == "zeros" and any(flat_pads)
+            self._accumulate(F.pad(input, flat_pads) if needs_pad else x, signal_shape)
+        compression = self.active_compression
+        if self.direct_full_band and compression == 0.0:
+            # Full band: the same operator, and the direct convolution is faster (DESIGN.md
+            # Sec. 5). Tests and benchmarks set `direct_full_band = False` to force the FFT path.
+            conv = F.conv1d if ndim == 1 else F.conv2d
+            return conv(x, weight, bias, self.stride, padding, self.dilation, self.groups)
+        fn = kernels.bandlimited_conv1d if ndim == 1 else kernels.bandlimited_conv2d
+        return fn(x, weight, bias, self.stride, padding, self.dilation, self.groups, compression)
+
+    # ---------------------------------------------------------------------------------------
+    # Statistics
+    # ---------------------------------------------------------------------------------------
+
+    def _accumulate(self, padded: torch.Tensor, signal_shape: tuple[int, ...]) -> None:
+        power = power_map(padded, self._ndim)
+        samples = padded.shape[0] if padded.dim() == self._ndim + 2 else 1
+        stats = self.stats_power
+        if (
+            stats is None
+            or self._stats_shape != signal_shape
+            or stats.device != power.device
+            or stats.dtype != power.dtype
+        ):
+            # First accumulation, or a new padded size: statistics restart for that size.
+            self.stats_power = power
+            self.stats_count = torch.full((), samples, dtype=torch.int64, device=power.device)
+            self._stats_shape = signal_shape
+        else:
+            stats.add_(power)
+            self.stats_count.add_(samples)  # type: ignore[union-attr]
+
+    def reset_stats(self) -> None:
+        """Zero the accumulated statistics (in place, so compiled graphs stay valid)."""
+        if self.stats_power is not None:
+            self.stats_power.zero_()
+        if self.stats_count is not None:
+            self.stats_count.zero_()
+
+    @property
+    def stats_signal_shape(self) -> tuple[int, ...] | None:
+        """Padded input size the accumulated statistics belong to."""
+        return self._stats_shape
+
+    def _has_stats(self) -> bool:
+        # Host read: only for the epoch-level API below, never in forward.
+        return self.stats_count is not None and int(self.stats_count) > 0
+
+    def input_energy_fraction(self) -> torch.Tensor | None:
+        """Fraction of the accumulated input energy inside the current train band.
+
+        Returns:
+            0-dim tensor on the statistics' device, or ``None`` when nothing was accumulated
+            since the last :meth:`reset_stats`.
+        """
+        if not self._has_stats():
+            return None
+        band = band_for(self._stats_shape, self.compression)  # type: ignore[arg-type]
+        return band_energy_fraction(self.stats_power, band)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def filter_power(self, signal_shape: Sequence[int] | None = None) -> torch.Tensor | None:
+        """Parseval-weighted power map of the (dilated) filters zero-padded to a signal size,
+        summed over output and input channels.
+
+        Args:
+            signal_shape: padded input size; ``None`` for the last forward's.
+
+        Returns:
+            ``spectrum_shape(signal_shape)`` real tensor, or ``None`` if no size is known.
+        """
+        shape = self.last_signal_shape if signal_shape is None else tuple(signal_shape)
+        if shape is None:
+            return None
+        weight = self.weight.detach()
+        taps = tuple(
+            slice(0, d * (k - 1) + 1, d)
+            for k, d in zip(self.kernel_size, self.dilation, strict=True)
+        )
+        per_filter = weight.shape[1] * math.prod(shape)
+        chunk = max(1, _FILTER_CHUNK_ELEMENTS // per_filter)
+        total = None
+        for start in range(0, weight.shape[0], chunk):
+            part = weight[start : start + chunk]
+            canvas = part.new_zeros(*part.shape[:2], *shape)
+            canvas[(Ellipsis, *taps)] = part
+            power = power_map(canvas, self._ndim)
+            total = power if total is None else total + power
+        return total
+
+    def filter_energy_fraction(self) -> torch.Tensor | None:
+        """Fraction of the filters' energy (zero-padded to the last padded input size) inside
+        the current train band; ``None`` before the first forward."""
+        power = self.filter_power()
+        if power is None:
+            return None
+        band = band_for(self.last_signal_shape, self.compression)  # type: ignore[arg-type]
+        return band_energy_fraction(power, band)
+
+    def saved_spectrum_bytes(
+        self, batch_size: int, signal_shape: Sequence[int] | None = None
+    ) -> tuple[int, int]:
+        """Bytes of input spectrum the train band keeps for backward vs. the full spectrum.
+
+        Args:
+            batch_size: number of samples.
+            signal_shape: padded input size; ``None`` for the last forward's.
+
+        Returns:
+            ``(kept_bytes, full_bytes)``: the kept one-sided input spectrum and the
+            uncompressed one-sided spectrum, complex64 (complex128 for float64 weights).
+
+        Raises:
+            RuntimeError: if no size is given and the layer has not run yet.
+        """
+        band = self.band(training=True, signal_shape=signal_shape)
+        if band is None:
+            raise RuntimeError(
+                "saved_spectrum_bytes needs a signal size: run a forward pass first or pass "
+                "`signal_shape`"
+            )
+        item = 16 if self.weight.dtype == torch.float64 else 8
+        per_coefficient = int(batch_size) * self.in_channels * item
+        return band.num_kept * per_coefficient, band.num_total * per_coefficient
+
+    def update_band(self, power: torch.Tensor | None = None) -> Band:
+        """Energy mode: set the train compression to the smallest band keeping ``energy``.
+
+        Reads one small tensor back to the host: call it at epoch (or interval) boundaries.
+
+        Args:
+            power: power map to decide from, already summed across ranks by the caller, of
+                shape ``spectrum_shape(stats_signal_shape)``; ``None`` for the local statistics.
+
+        Returns:
+            The chosen band; its achieved compression becomes :attr:`compression` (and the eval
+            compression too while it is tied). The statistics are reset.
+
+        Raises:
+            RuntimeError: outside energy mode or with no statistics to decide from.
+        """
+        if self._mode != "energy":
+            raise RuntimeError(
+                f"update_band needs mode='energy', this layer has mode={self._mode!r}"
+            )
+        shape = self._stats_shape
+        if power is None:
+            if not self._has_stats():
+                raise RuntimeError(
+                    "update_band: no input statistics accumulated since the last reset "
+                    "(run training forwards first or pass `power`)"
+                )
+            power = self.stats_power
+        if shape is None:
+            shape = self.last_signal_shape
+        if shape is None:
+            raise RuntimeError("update_band: the layer has not run yet, its signal size is unknown")
+        band = band_for_energy(power, shape, self._energy)  # type: ignore[arg-type]
+        self.compression = band.compression
+        self.reset_stats()
+        return band
+
+    # ---------------------------------------------------------------------------------------
+    # Construction from a torch convolution, representation
+    # ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_conv(cls, conv: nn.Module, **options: Any) -> Any:
+        """Build a band-limited twin of a torch convolution (same device, dtype, weights).
+
+        Args:
+            conv: an ``nn.Conv1d`` (for the 1D class) or ``nn.Conv2d`` (2D); if it carries
+                parametrizations, its current (evaluated) weight is copied.
+            **options: ``compression``, ``eval_compression``, ``mode``, ``energy``.
+
+        Returns:
+            A new module in the same train/eval mode with copies of the weights.
+        """
+        if not isinstance(conv, cls._torch_conv):
+            raise TypeError(
+                f"{cls.__name__}.from_conv needs an {cls._torch_conv.__name__}, "
+                f"got {type(conv).__name__}"
+            )
+        weight = conv.weight
+        new = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+            padding_mode=conv.padding_mode,
+            device=weight.device,
+            dtype=weight.dtype,
+            **options,
+        )
+        with torch.no_grad():
+            new.weight.copy_(weight)
+            new.weight.requires_grad_(weight.requires_grad)
+            if conv.bias is not None:
+                new.bias.copy_(conv.bias)
+                new.bias.requires_grad_(conv.bias.requires_grad)
+        new.train(conv.training)
+        return new
+
+    def _spectral_repr(self) -> str:
+        parts = [f"compression={self.compression:g}"]
+        if self._eval_ratio is not None:
+            parts.append(f"eval_compression={self.eval_compression:g}")
+        if self._mode != "fixed":
+            parts.append(f"mode={self._mode!r}, energy={self._energy:g}")
+        if self.last_signal_shape is not None:
+            train = self.band(training=True)
+            evaluation = self.band(training=False)
+            achieved = f"achieved={train.compression:.4f}"  # type: ignore[union-attr]
+            if self._eval_ratio is not None:
+                achieved += f"/{evaluation.compression:.4f}"  # type: ignore[union-attr]
+            parts.append(f"{achieved} at {self.last_signal_shape}")
+        return ", ".join(parts)
+
+
+class BandLimitedConv1d(_BandLimitedConvNd, nn.Conv1d):
+    """Band-limited ``nn.Conv1d``: the input and filter spectra (and the output gradient's) are
+    restricted to the low-frequency band of the padded length.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode, device, dtype: as :class:`torch.nn.Conv1d`.
+        compression: train compression in ``[0, 1)`` (starting point in energy mode).
+        eval_compression: eval compression, ``None`` to follow ``compression``.
+        mode: ``"fixed"`` or ``"energy"``.
+        energy: target retained energy fraction in ``(0, 1]`` for ``mode="energy"``.
+
+    Shape:
+        input ``(B, C_in, L)`` or ``(C_in, L)`` -> output ``(B, C_out, L_out)``, ``L_out`` as
+        for :class:`torch.nn.Conv1d`.
+    """
+
+    _ndim = 1
+    _torch_conv = nn.Conv1d
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int],
+        stride: int | tuple[int] = 1,
+        padding: str | int | tuple[int] = 0,
+        dilation: int | tuple[int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        compression: float = 0.0,
+        eval_compression: float | None = None,
+        mode: str = "fixed",
+        energy: float | None = None,
+    ) -> None:
+        nn.Conv1d.__init__(
+            self,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._setup_band_limit(compression, eval_compression, mode, energy)
+
+    def extra_repr(self) -> str:
+        return f"{nn.Conv1d.extra_repr(self)}, {self._spectral_repr()}"
+
+
+class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
+    """Band-limited ``nn.Conv2d``: the input and filter spectra (and the output gradient's) are
+    restricted to the low-frequency band of the padded map (DESIGN.md Sec. 3).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode, device, dtype: as :class:`torch.nn.Conv2d`.
+        compression: train compression in ``[0, 1)`` (starting point in energy mode).
+        eval_compression: eval compression, ``None`` to follow ``compression``.
+        mode: ``"fixed"`` or ``"energy"``.
+        energy: target retained energy fraction in ``(0, 1]`` for ``mode="energy"``.
+
+    Shape:
+        input ``(B, C_in, H, W)`` or ``(C_in, H, W)`` -> output ``(B, C_out, H_out, W_out)``,
+        sizes as for :class:`torch.nn.Conv2d`.
+    """
+
+    _ndim = 2
+    _torch_conv = nn.Conv2d
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str | int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        compression: float = 0.0,
+        eval_compression: float | None = None,
+        mode: str = "fixed",
+        energy: float | None = None,
+    ) -> None:
+        nn.Conv2d.__init__(
+            self,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._setup_band_limit(compression, eval_compression, mode, energy)
+
+    def extra_repr(self) -> str:
+        return f"{nn.Conv2d.extra_repr(self)}, {self._spectral_repr()}"

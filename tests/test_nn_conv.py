@@ -1,0 +1,376 @@
+"""BandLimitedConv1d/2d: drop-in parity with nn.Conv, train/eval compression, state dict,
+statistics and energy mode, and torch.compile behaviour."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch._dynamo.testing import CompileCounter
+
+from lightning_spectral import kernels
+from lightning_spectral.functional import (
+    band_energy_fraction,
+    band_for,
+    band_for_energy,
+    bandlimited_conv1d,
+    bandlimited_conv2d,
+    power_map,
+)
+from lightning_spectral.nn import BandLimitedConv1d, BandLimitedConv2d, band_limit_config
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+
+PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
+
+
+def _fft(module):
+    """Force the FFT path even where the band is full (parity tests must exercise it)."""
+    module.direct_full_band = False
+    return module
+
+
+# ---------------------------------------------------------------------------------------------
+# Parity with nn.Conv at compression 0, reference at compression > 0
+# ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(
+    padding_mode=st.sampled_from(PADDING_MODES),
+    padding=st.sampled_from([0, 1, 2, (2, 1), "same", "valid"]),
+    kernel=st.sampled_from([1, 2, 3, (3, 2)]),
+    stride=st.sampled_from([1, 2, (2, 1)]),
+    dilation=st.sampled_from([1, 2]),
+    groups=st.sampled_from([1, 2]),
+    bias=st.booleans(),
+    size=st.tuples(st.integers(7, 12), st.integers(7, 12)),
+    unbatched=st.booleans(),
+)
+def test_conv2d_matches_torch_at_zero_compression(
+    padding_mode, padding, kernel, stride, dilation, groups, bias, size, unbatched
+):
+    if padding == "same" and stride != 1:
+        stride = 1  # torch refuses "same" with strides
+    conv = nn.Conv2d(
+        4, 6, kernel, stride, padding, dilation, groups, bias, padding_mode, dtype=torch.float64
+    )
+    ours = _fft(BandLimitedConv2d.from_conv(conv))
+    x = (
+        torch.randn(4, *size, dtype=torch.float64)
+        if unbatched
+        else torch.randn(2, 4, *size, dtype=torch.float64)
+    )
+    torch.testing.assert_close(ours(x), conv(x), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_conv1d_matches_torch_at_zero_compression(padding_mode):
+    conv = nn.Conv1d(3, 5, 4, stride=2, padding=2, dilation=2, padding_mode=padding_mode)
+    ours = _fft(BandLimitedConv1d.from_conv(conv))
+    x = torch.randn(2, 3, 21)
+    torch.testing.assert_close(ours(x), conv(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_nonzero_padding_modes_pad_then_band_limit(padding_mode):
+    """Non-zero padding modes: the explicit pad, then the band-limited conv with no padding."""
+    conv = BandLimitedConv2d(3, 4, 3, padding=(2, 1), padding_mode=padding_mode, compression=0.6)
+    x = torch.randn(2, 3, 10, 9)
+    mode = "constant" if padding_mode == "zeros" else padding_mode
+    padded = F.pad(x, [1, 1, 2, 2], mode=mode)
+    expected = bandlimited_conv2d(padded, conv.weight, conv.bias, compression=0.6)
+    torch.testing.assert_close(conv(x), expected)
+    assert conv.last_signal_shape == (14, 11)
+
+
+def test_train_and_eval_use_their_compressions():
+    conv = BandLimitedConv2d(3, 4, 3, padding=1, compression=0.7, eval_compression=0.3)
+    x = torch.randn(2, 3, 12, 12)
+    train = bandlimited_conv2d(x, conv.weight, conv.bias, padding=1, compression=0.7)
+    evaluation = bandlimited_conv2d(x, conv.weight, conv.bias, padding=1, compression=0.3)
+    assert not torch.allclose(train, evaluation)
+    torch.testing.assert_close(conv(x), train)
+    assert conv.active_compression == 0.7
+    conv.eval()
+    torch.testing.assert_close(conv(x), evaluation)
+    assert conv.active_compression == 0.3
+    # Tied eval follows train.
+    conv.eval_compression = None
+    assert conv.eval_tied and conv.eval_compression == 0.7
+    torch.testing.assert_close(conv(x), train)
+    # Run-time change without recreating the module.
+    conv.compression = 0.4
+    expected = bandlimited_conv2d(x, conv.weight, conv.bias, padding=1, compression=0.4)
+    torch.testing.assert_close(conv(x), expected)
+
+
+def test_conv1d_compression_matches_functional():
+    conv = BandLimitedConv1d(2, 3, 5, padding=2, compression=0.5)
+    x = torch.randn(3, 2, 30)
+    expected = bandlimited_conv1d(x, conv.weight, conv.bias, padding=2, compression=0.5)
+    torch.testing.assert_close(conv(x), expected)
+    assert conv.band() == band_for((34,), 0.5)
+
+
+def test_direct_path_only_at_zero_compression(monkeypatch):
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[-1])
+        return bandlimited_conv2d(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "bandlimited_conv2d", spy)
+    conv = BandLimitedConv2d(2, 2, 3, padding=1)
+    x = torch.randn(1, 2, 8, 8)
+    torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
+    assert calls == []  # compression 0 -> direct convolution
+    _fft(conv)(x)
+    assert calls == [0.0]  # forced FFT path
+    conv.direct_full_band = True
+    conv.compression = 0.5
+    conv(x)
+    assert calls == [0.0, 0.5]
+
+
+def test_gradcheck_module():
+    conv = BandLimitedConv2d(1, 2, 2, padding=1, compression=0.5, dtype=torch.float64)
+    x = torch.randn(1, 1, 5, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: conv._conv_forward(x, w, b), (x, conv.weight, conv.bias)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration, validation, state dict
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"compression": 1.0}, ValueError, r"compression.*\[0, 1\)"),
+        ({"compression": -0.1}, ValueError, "compression"),
+        ({"compression": float("nan")}, ValueError, "compression"),
+        ({"compression": "0.5"}, TypeError, "compression"),
+        ({"eval_compression": 1.5}, ValueError, "eval_compression"),
+        ({"mode": "adaptive"}, ValueError, "mode"),
+        ({"mode": "energy"}, ValueError, "energy"),
+        ({"mode": "energy", "energy": 0.0}, ValueError, r"\(0, 1\]"),
+        ({"mode": "energy", "energy": 1.2}, ValueError, "energy"),
+        ({"energy": 0.9}, ValueError, "only used with mode='energy'"),
+    ],
+)
+def test_bad_configuration_fails_at_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        BandLimitedConv2d(1, 1, 3, **kwargs)
+    with pytest.raises(error, match=match):
+        band_limit_config(**kwargs)
+
+
+def test_setters_validate():
+    conv = BandLimitedConv2d(1, 1, 3)
+    with pytest.raises(ValueError, match="compression"):
+        conv.compression = 1.0
+    with pytest.raises(ValueError, match="eval_compression"):
+        conv.eval_compression = -1
+    assert conv.compression == 0.0
+    conv.compression = 0.25
+    assert isinstance(conv.compression, float) and conv.compression == 0.25
+
+
+def test_plain_conv_state_dict_loads_strictly_and_keeps_configuration():
+    plain = nn.Conv2d(3, 4, 3, padding=1)
+    conv = BandLimitedConv2d(3, 4, 3, padding=1, compression=0.5, eval_compression=0.25)
+    result = conv.load_state_dict(plain.state_dict(), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert torch.equal(conv.weight, plain.weight) and torch.equal(conv.bias, plain.bias)
+    assert (conv.compression, conv.eval_compression) == (0.5, 0.25)
+    assert set(conv.state_dict()) == {"weight", "bias", "_extra_state"}
+
+
+def test_state_dict_round_trip_through_weights_only_load():
+    conv = BandLimitedConv2d(2, 2, 3, compression=0.3, mode="energy", energy=0.95)
+    conv.eval_compression = 0.1
+    buffer = io.BytesIO()
+    torch.save(conv.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    fresh = BandLimitedConv2d(2, 2, 3)
+    fresh.load_state_dict(state)
+    assert (fresh.compression, fresh.eval_compression) == (0.3, 0.1)
+    assert (fresh.mode, fresh.energy) == ("energy", 0.95)
+    assert torch.equal(fresh.weight, conv.weight)
+
+
+def test_newer_state_version_is_refused():
+    conv = BandLimitedConv2d(1, 1, 3)
+    state = conv.get_extra_state()
+    state["version"] = 99
+    with pytest.raises(ValueError, match="newer"):
+        conv.set_extra_state(state)
+
+
+def test_from_conv_keeps_device_dtype_weights_and_flags():
+    conv = nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3, bias=False, dtype=torch.float64)
+    conv.weight.requires_grad_(False)
+    conv.eval()
+    ours = BandLimitedConv2d.from_conv(conv, compression=0.4)
+    assert ours.weight.dtype == torch.float64 and ours.weight.device == conv.weight.device
+    assert torch.equal(ours.weight, conv.weight) and ours.weight is not conv.weight
+    assert ours.bias is None and not ours.weight.requires_grad and not ours.training
+    assert (ours.stride, ours.padding, ours.groups) == (conv.stride, conv.padding, conv.groups)
+    assert ours.compression == 0.4
+    with pytest.raises(TypeError, match="Conv2d"):
+        BandLimitedConv2d.from_conv(nn.Conv1d(1, 1, 3))
+    with pytest.raises(TypeError, match="Conv1d"):
+        BandLimitedConv1d.from_conv(nn.Conv2d(1, 1, 3))
+
+
+def test_extra_repr_shows_requested_and_achieved():
+    conv = BandLimitedConv2d(1, 2, 3, padding=1, compression=0.5, eval_compression=0.2)
+    assert "compression=0.5" in repr(conv) and "achieved" not in repr(conv)
+    conv(torch.randn(1, 1, 10, 10))
+    train = band_for((12, 12), 0.5).compression
+    evaluation = band_for((12, 12), 0.2).compression
+    text = repr(conv)
+    assert "eval_compression=0.2" in text
+    assert f"achieved={train:.4f}/{evaluation:.4f} at (12, 12)" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics and energy mode
+# ---------------------------------------------------------------------------------------------
+
+
+def test_statistics_accumulate_padded_input_power_in_training_only():
+    conv = BandLimitedConv2d(2, 2, 3, padding=1, padding_mode="reflect", compression=0.5)
+    x1, x2 = torch.randn(3, 2, 8, 8), torch.randn(2, 2, 8, 8)
+    conv(x1)
+    assert conv.stats_power is None  # off by default in fixed mode
+    conv.track_stats = True
+    conv(x1)
+    conv(x2)
+    conv.eval()
+    conv(torch.randn(5, 2, 8, 8))  # eval forwards do not count
+    expected = power_map(F.pad(x1, [1, 1, 1, 1], mode="reflect"), 2) + power_map(
+        F.pad(x2, [1, 1, 1, 1], mode="reflect"), 2
+    )
+    torch.testing.assert_close(conv.stats_power, expected)
+    assert int(conv.stats_count) == 5 and conv.stats_signal_shape == (10, 10)
+    band = band_for((10, 10), 0.5)
+    torch.testing.assert_close(conv.input_energy_fraction(), band_energy_fraction(expected, band))
+    conv.reset_stats()
+    assert conv.input_energy_fraction() is None and int(conv.stats_count) == 0
+
+
+def test_zero_padding_statistics_include_the_padding():
+    conv = BandLimitedConv1d(1, 1, 3, padding=2, compression=0.5)
+    conv.track_stats = True
+    x = torch.randn(2, 1, 11)
+    conv(x)
+    torch.testing.assert_close(conv.stats_power, power_map(F.pad(x, [2, 2]), 1))
+    conv(torch.randn(1, 1, 20))  # a new size restarts the statistics
+    assert conv.stats_signal_shape == (24,) and int(conv.stats_count) == 1
+
+
+def test_filter_energy_fraction_and_saved_bytes():
+    conv = BandLimitedConv2d(3, 4, 3, padding=1, dilation=2, compression=0.6)
+    assert conv.filter_energy_fraction() is None
+    with pytest.raises(RuntimeError, match="forward"):
+        conv.saved_spectrum_bytes(8)
+    conv(torch.randn(1, 3, 9, 9))
+    shape = conv.last_signal_shape
+    assert shape == (11, 11)
+    # Oracle: full rfft2 of the dilated filters zero-padded to the map, Parseval weights, mask.
+    canvas = torch.zeros(4, 3, *shape)
+    canvas[..., 0:5:2, 0:5:2] = conv.weight.detach()
+    spectrum = torch.fft.rfft2(canvas).abs().square().sum((0, 1))
+    weights = torch.full((shape[1] // 2 + 1,), 2.0)
+    weights[0] = 1.0
+    power = spectrum * weights
+    band = band_for(shape, 0.6)
+    expected = power[band.mask()].sum() / power.sum()
+    torch.testing.assert_close(conv.filter_energy_fraction(), expected)
+    torch.testing.assert_close(conv.filter_power(), power)
+    kept, full = conv.saved_spectrum_bytes(8)
+    assert (kept, full) == (8 * 3 * band.num_kept * 8, 8 * 3 * band.num_total * 8)
+    assert kept < full
+
+
+def test_energy_mode_accumulates_and_updates_band_on_request():
+    conv = BandLimitedConv2d(1, 1, 3, padding=1, compression=0.0, mode="energy", energy=0.9)
+    # Smooth (low-frequency) inputs: a high compression keeps 90% of their energy.
+    grid = torch.linspace(0, 2 * math.pi, 16)
+    x = (torch.sin(grid)[:, None] * torch.cos(grid)[None, :]).expand(4, 1, 16, 16)
+    x = x + 0.01 * torch.randn(4, 1, 16, 16)
+    conv(x)
+    assert int(conv.stats_count) == 4  # energy mode accumulates without track_stats
+    assert conv.compression == 0.0  # nothing changes until asked
+    power = conv.stats_power.clone()
+    band = conv.update_band()
+    assert band == band_for_energy(power, (18, 18), 0.9)
+    assert conv.compression == band.compression > 0.5
+    assert conv.eval_compression == band.compression  # tied eval follows
+    assert int(conv.stats_count) == 0  # statistics reset
+    assert conv.band(training=True) == band
+
+
+def test_update_band_uses_the_given_power_and_keeps_untied_eval():
+    conv = BandLimitedConv1d(1, 1, 3, mode="energy", energy=0.5, eval_compression=0.1)
+    conv(torch.randn(1, 1, 16))
+    power = torch.zeros(9)
+    power[0] = 1.0  # all energy at DC: the smallest band suffices
+    band = conv.update_band(power)
+    assert band.cols == 1 and conv.compression == band.compression
+    assert conv.eval_compression == 0.1
+
+
+def test_update_band_refuses_without_statistics_or_outside_energy_mode():
+    with pytest.raises(RuntimeError, match="mode='energy'"):
+        BandLimitedConv2d(1, 1, 3).update_band()
+    conv = BandLimitedConv2d(1, 1, 3, mode="energy", energy=0.9)
+    with pytest.raises(RuntimeError, match="no input statistics"):
+        conv.update_band()
+    conv.configure(compression=0.2, eval_compression=None, mode="fixed", energy=None)
+    assert (conv.mode, conv.energy, conv.compression) == ("fixed", None, 0.2)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.compile
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def torch_backend(monkeypatch):
+    """The torch path of the kernel dispatch (CPU), as documented in the contract."""
+    monkeypatch.setenv("LIGHTNING_SPECTRAL_BACKEND", "torch")
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+@pytest.mark.slow
+def test_compile_one_graph_per_mode_and_per_compression(torch_backend):
+    conv = BandLimitedConv2d(2, 3, 3, padding=1, compression=0.5, eval_compression=0.25)
+    counter = CompileCounter()
+    compiled = torch.compile(conv, backend=counter)
+    x = torch.randn(2, 2, 10, 10)
+    for training in (True, False, True, False):
+        conv.train(training)
+        torch.testing.assert_close(compiled(x), conv(x))
+    assert counter.frame_count == 2  # one graph per mode, no graph breaks
+    conv.train()
+    for value in (0.3, 0.5, 0.3):  # a new value recompiles once; known values hit the cache
+        conv.compression = value
+        expected = bandlimited_conv2d(x, conv.weight, conv.bias, padding=1, compression=value)
+        torch.testing.assert_close(compiled(x), expected)
+    # A float attribute would have turned symbolic after its first change (and broken the
+    # band choice into graph breaks); the integer ratios keep it a guarded constant.
+    assert counter.frame_count == 3
