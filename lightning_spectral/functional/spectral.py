@@ -1,35 +1,38 @@
 """Pruned real DFTs restricted to a band, the filter spectrum at kept frequencies, and the
 frequency-domain channel contraction.
 
-These are the building blocks of the band-limited convolution. Every transform here is a
-separable product with small DFT matrices evaluated only where needed:
+These are the building blocks of the band-limited convolution. Every transform is separable and
+is evaluated only where needed:
 
-* the analysis (forward transform) reads only the real, unpadded input positions (zero padding is
-  a phase offset in the matrix, never a padded copy) and produces only the kept frequencies;
-* the synthesis (inverse transform) starts from the kept coefficients (the discarded ones are
-  never materialised as zeros) and evaluates only the requested output positions, so the crop
-  and the stride of a convolution cost nothing.
+* the analysis (forward transform) reads only the real input positions (zero padding is a phase
+  offset or a cheap pad, never part of the result) and produces only the kept frequencies;
+* the synthesis (inverse transform) starts from the kept coefficients and returns only the
+  requested output positions, so the crop and the stride of a convolution are part of it.
 
-Why matrices rather than FFTs: for the map sizes of CNN layers (up to a few hundred samples per
-axis) a DFT matrix product restricted to the band does less work than a full FFT followed by a
-slice once the band is small, it runs in BLAS at full speed, padding/cropping/striding fold into
-it, and its autograd saves only the constant matrix (an FFT of a padded copy would save or
-recompute that copy). The spectra are laid out **frequency-major**, ``(*kept_shape, *lead)``,
-which is the layout of the per-frequency channel GEMM, so no permute copy is needed between the
-transforms and the contraction.
+Each axis runs either as a small DFT matrix product (short axes: one BLAS call, padding,
+cropping and striding fold into the matrix, work falls with the band) or as an FFT followed by a
+slice (long axes, where ``N log N`` beats ``N * kept``); :func:`_use_fft` picks per axis with a
+measured cost model. The spectra are laid out **frequency-major**, ``(*kept_shape, *lead)``,
+which is the layout of the per-frequency channel GEMM, so the contraction reads them in place.
 
-All maps are linear and written with differentiable torch operations, so autograd gives their
-exact adjoints: the gradient flowing back through the analysis is the zero-filled inverse of the
-kept coefficients, i.e. it is projected onto the band.
+Gradients: both transforms are linear, and each is the adjoint of the other (up to fixed
+per-frequency weights), so they are two :class:`torch.autograd.Function` s whose backward is the
+other one. Nothing is saved for backward (only the geometry), the backward runs with autocast
+disabled (float32/float64 whatever the caller's autocast region), and because the backward is
+itself built from the differentiable pair, double backward works too. The gradient flowing back
+through the analysis is the zero-filled inverse of the kept coefficients, i.e. it is projected
+onto the band.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
 from lightning_spectral.functional.band import Band
 
@@ -48,96 +51,332 @@ def _complex_dtype(real: torch.dtype) -> torch.dtype:
     return torch.complex128 if real == torch.float64 else torch.complex64
 
 
-@lru_cache(maxsize=256)
-def _phase_matrix(
-    frequencies: tuple[int, ...],
-    positions: tuple[int, ...],
-    size: int,
-    sign: float,
-    scale: tuple[float, ...] | None,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> torch.Tensor:
-    """``E[f, u] = scale[f] * exp(sign * 2 pi i * f * positions[u] / size)``, complex ``(F, U)``.
+def _real_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays, everything else (half, bfloat16, float32) is computed in float32."""
+    return torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
 
-    Cached: the same layer shape reuses its matrices on every step. The phase is reduced modulo
-    ``size`` in exact integer arithmetic before scaling, so it is accurate for any size.
+
+# FFT instead of a DFT matrix when the matrix needs this many times the multiply-adds of an
+# FFT (a BLAS GEMM runs faster per operation than an FFT plus its pad/slice copies), and only for
+# axes of at least _FFT_MIN_SIZE samples (below that the FFT's per-call overhead dominates).
+_FFT_ADVANTAGE = 4.0
+_FFT_MIN_SIZE = 48
+
+
+def _use_fft(size: int, kept: int, count: int, one_sided: bool) -> bool:
+    """Cost model: multiply-adds per transformed line of a DFT matrix vs an FFT."""
+    if size < _FFT_MIN_SIZE:
+        return False
+    matrix = count * kept * (2.0 if one_sided else 4.0)  # real GEMM on (re, im) / complex GEMM
+    fft = size * math.log2(size) * (1.25 if one_sided else 2.5)
+    return matrix > _FFT_ADVANTAGE * fft
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One axis of a separable band transform.
+
+    The analysis maps the signal samples at positions ``start + step * u`` (``u < count``) of a
+    window of ``size`` samples to the kept frequencies ``freqs``, times ``scale`` per frequency;
+    the adjoint maps kept coefficients back to those positions. ``one_sided`` marks the last
+    (real-to-complex) axis, ``fft`` whether it runs as an FFT rather than a DFT matrix.
     """
-    freq = torch.tensor(frequencies, dtype=torch.int64)
-    pos = torch.tensor(positions, dtype=torch.int64)
-    turns = torch.remainder(freq[:, None] * pos[None, :], size).to(torch.float64)
-    phase = turns * (sign * 2.0 * math.pi / size)
-    magnitude = torch.ones_like(phase)
-    if scale is not None:
-        magnitude = magnitude * torch.tensor(scale, dtype=torch.float64)[:, None]
-    return torch.polar(magnitude, phase).to(dtype=dtype, device=device)
+
+    size: int
+    freqs: tuple[int, ...]
+    start: int
+    step: int
+    count: int
+    scale: tuple[float, ...] | None
+    one_sided: bool
+    fft: bool
 
 
-def _row_frequencies(band: Band) -> tuple[int, ...]:
-    return tuple(band.row_indices())
+_Plan = tuple[_Axis, ...]
 
 
-def _positions(start: int, count: int, step: int = 1) -> tuple[int, ...]:
-    return tuple(start + step * u for u in range(count))
+def _make_plan(
+    band: Band,
+    positions: Sequence[tuple[int, int, int]],
+    synthesis_scale: bool,
+    fft: bool | None = None,
+) -> _Plan:
+    """Per-axis geometry: ``positions[d] = (start, step, count)``; ``synthesis_scale`` applies
+    the inverse-transform weights (``1 / H`` on rows, ``(1 or 2) / W`` on one-sided columns, so
+    the adjoint is :func:`torch.fft.irfftn` restricted to the band); ``fft`` forces the
+    implementation of every axis (tests), ``None`` lets :func:`_use_fft` decide."""
+    axes = []
+    for dim, (start, step, count) in enumerate(positions):
+        size = band.signal_shape[dim]
+        one_sided = dim == band.ndim - 1
+        freqs = tuple(range(band.cols)) if one_sided else tuple(band.row_indices())
+        if start < 0 or count < 1 or start + step * (count - 1) >= size:
+            raise ValueError(
+                f"positions {start} + {step} * u (u < {count}) do not fit a window of {size}"
+            )
+        scale = None
+        if synthesis_scale:
+            if one_sided:
+                scale = tuple((1.0 if f == 0 or 2 * f == size else 2.0) / size for f in freqs)
+            else:
+                scale = (1.0 / size,) * len(freqs)
+        use_fft = _use_fft(size, len(freqs), count, one_sided) if fft is None else fft
+        axes.append(_Axis(size, freqs, start, step, count, scale, one_sided, use_fft))
+    return tuple(axes)
 
 
-def band_analysis(
-    signal: torch.Tensor, band: Band, origin: Sequence[int] | None = None
-) -> torch.Tensor:
-    """Kept one-sided spectrum of a real signal placed at ``origin`` inside the FFT window.
+def _angles(axis: _Axis) -> torch.Tensor:
+    """``2 pi f p / N`` as float64 ``(F, U)``, reduced modulo ``N`` in exact integer arithmetic."""
+    freq = torch.tensor(axis.freqs, dtype=torch.int64)
+    pos = axis.start + axis.step * torch.arange(axis.count, dtype=torch.int64)
+    turns = torch.remainder(freq[:, None] * pos[None, :], axis.size).to(torch.float64)
+    return turns * (2.0 * math.pi / axis.size)
 
-    The signal is treated as zero-padded to ``band.signal_shape`` with ``origin[d]`` zeros before
-    it along each spatial dimension (the rest of the window is zeros after it); the padding is
-    never materialised.
 
-    Args:
-        signal: real ``(*lead, N)`` (1D band) or ``(*lead, H, W)`` (2D band), each spatial size
-            at most ``band.signal_shape[d] - origin[d]``.
-        band: the kept set; ``band.signal_shape`` is the transform size.
-        origin: zeros before the signal per spatial dimension (default: none).
+@lru_cache(maxsize=512)
+def _matrix(axis: _Axis, adjoint: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """DFT matrix of one axis (cached per layer geometry).
 
-    Returns:
-        Complex ``(*band.kept_shape, *lead)``, contiguous (frequency-major).
+    One-sided axis, real ``dtype``: analysis ``(U, 2F)`` with interleaved ``(cos, -sin)``
+    columns (``x @ M`` is the interleaved complex spectrum); adjoint ``(2F, U)`` with rows
+    ``(cos, -sin)`` (``view_as_real(Z) @ M = Re(sum_f Z_f e^{i theta})``). Other axes, complex
+    ``dtype``: analysis ``(F, U)`` of ``e^{-i theta}``, adjoint ``(U, F)`` of ``e^{+i theta}``.
     """
-    ndim = band.ndim
-    origin = (0,) * ndim if origin is None else tuple(origin)
+    angles = _angles(axis)
+    if axis.one_sided:
+        if adjoint:
+            matrix = torch.stack([angles.cos(), -angles.sin()], dim=1).reshape(-1, axis.count)
+        else:
+            matrix = torch.stack([angles.cos(), -angles.sin()], dim=2)
+            matrix = matrix.permute(1, 0, 2).reshape(axis.count, -1)
+        return matrix.to(dtype=dtype, device=device).contiguous()
+    sign = 1.0 if adjoint else -1.0
+    matrix = torch.polar(torch.ones_like(angles), sign * angles)
+    return (matrix.T if adjoint else matrix).to(dtype=dtype, device=device).contiguous()
+
+
+@lru_cache(maxsize=512)
+def _weights(
+    plan: _Plan, adjoint: bool, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor | None:
+    """Per-kept-frequency real factor, shaped ``(*kept_shape, 1)``, or ``None`` if all ones.
+
+    The adjoint of an FFT column axis also folds in the ``1/2`` that turns ``irfft`` (which
+    doubles every column but DC and Nyquist) into the plain sum ``Re(sum_f Z_f e^{i theta})``.
+    """
+    factors = []
+    trivial = True
+    for axis in plan:
+        factor = torch.ones(len(axis.freqs), dtype=torch.float64)
+        if axis.scale is not None:
+            factor = factor * torch.tensor(axis.scale, dtype=torch.float64)
+            trivial = False
+        if adjoint and axis.one_sided and axis.fft:
+            half = [1.0 if f == 0 or 2 * f == axis.size else 0.5 for f in axis.freqs]
+            factor = factor * torch.tensor(half, dtype=torch.float64)
+            trivial = trivial and all(h == 1.0 for h in half)
+        factors.append(factor)
+    if trivial:
+        return None
+    total = factors[0] if len(factors) == 1 else factors[0][:, None] * factors[1][None, :]
+    return total.unsqueeze(-1).to(dtype=dtype, device=device)
+
+
+def _runs(freqs: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """Maximal runs of consecutive frequencies: ``(index in kept, first frequency, length)``."""
+    runs: list[tuple[int, int, int]] = []
+    for index, freq in enumerate(freqs):
+        if runs and runs[-1][1] + runs[-1][2] == freq:
+            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((index, freq, 1))
+    return runs
+
+
+def _scatter(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """Place the samples of FFT axes at their window positions (zeros elsewhere)."""
+    ndim = len(plan)
+    if all(
+        not axis.fft or (axis.start == 0 and axis.step == 1 and axis.count == axis.size)
+        for axis in plan
+    ):
+        return signal
+    if all(axis.step == 1 for axis in plan):
+        pad: list[int] = []
+        for axis in reversed(plan):
+            pad += [axis.start, axis.size - axis.start - axis.count] if axis.fft else [0, 0]
+        return F.pad(signal, pad)
+    shape = [axis.size if axis.fft else axis.count for axis in plan]
+    window = signal.new_zeros(*signal.shape[:-ndim], *shape)
+    index = tuple(
+        slice(axis.start, axis.start + axis.step * axis.count, axis.step)
+        if axis.fft
+        else slice(None)
+        for axis in plan
+    )
+    window[(..., *index)] = signal
+    return window
+
+
+def _analysis(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """``diag(scale) A x``: real ``(*lead, *counts)`` -> complex ``(*kept, *lead)``."""
+    ndim = len(plan)
     lead = signal.shape[:-ndim]
     count = math.prod(lead)
     real = signal.dtype
     cdtype = _complex_dtype(real)
     device = signal.device
-    width = signal.shape[-1]
-    # Width: a real GEMM against the interleaved (re, im) columns of the DFT matrix.
-    cols = _phase_matrix(
-        tuple(range(band.cols)),
-        _positions(origin[-1], width),
-        band.signal_shape[-1],
-        -1.0,
-        None,
-        cdtype,
-        device,
-    )
-    cols_real = torch.view_as_real(cols.transpose(0, 1).contiguous()).reshape(width, 2 * band.cols)
-    partial = torch.view_as_complex(
-        (signal.reshape(-1, width) @ cols_real).reshape(-1, band.cols, 2)
-    )
+    kept = tuple(len(axis.freqs) for axis in plan)
+    weights = _weights(plan, False, real, device)
+    window = _scatter(signal, plan)
+    cols = plan[-1]
+    width = window.shape[-1]
+    lines = window.reshape(-1, width)
+    if cols.fft:
+        partial = torch.fft.rfft(lines, dim=-1)[:, : kept[-1]]
+    else:
+        product = lines @ _matrix(cols, False, real, device)
+        partial = torch.view_as_complex(product.view(-1, kept[-1], 2))
     if ndim == 1:
-        # (count, K) -> (K, count): the one transpose copy, on band-sized data.
-        return partial.reshape(count, band.cols).transpose(0, 1).contiguous().view(band.cols, *lead)
-    height = signal.shape[-2]
-    rows = _phase_matrix(
-        _row_frequencies(band),
-        _positions(origin[0], height),
-        band.signal_shape[0],
-        -1.0,
-        None,
-        cdtype,
-        device,
-    )
+        out = torch.empty(kept[0], count, dtype=cdtype, device=device)
+        # The one transpose copy (to frequency-major), with the weights folded in.
+        if weights is None:
+            out.copy_(partial.T)
+        else:
+            torch.mul(partial.T, weights, out=out)
+        return out.view(*kept, *lead)
+    rows = plan[0]
+    height = window.shape[-2]
+    partial = partial.view(count, height, kept[-1])
+    if rows.fft:
+        full = torch.fft.fft(partial, dim=1)
+        out = torch.empty(*kept, count, dtype=cdtype, device=device)
+        for index, freq, length in _runs(rows.freqs):
+            source = full[:, freq : freq + length].permute(1, 2, 0)
+            if weights is None:
+                out[index : index + length].copy_(source)
+            else:
+                torch.mul(source, weights[index : index + length], out=out[index : index + length])
+        return out.view(*kept, *lead)
     # (count, H, K) -> (H, K * count), then one complex GEMM over the height gives (R, K, count).
-    partial = partial.reshape(count, height, band.cols).permute(1, 2, 0).contiguous()
-    kept = rows @ partial.view(height, band.cols * count)
-    return kept.view(*band.kept_shape, *lead)
+    columns = partial.permute(1, 2, 0).reshape(height, kept[-1] * count)
+    out = (_matrix(rows, False, cdtype, device) @ columns).view(*kept, count)
+    if weights is not None:
+        out.mul_(weights)
+    return out.view(*kept, *lead)
+
+
+def _columns_adjoint(spectrum: torch.Tensor, axis: _Axis) -> torch.Tensor:
+    """``Re(sum_f Z_f e^{+i theta})`` at the axis positions: complex ``(..., F)`` -> real
+    ``(..., count)``."""
+    if axis.fft:
+        full = torch.fft.irfft(spectrum, n=axis.size, dim=-1, norm="forward")
+        return full[..., axis.start : axis.start + axis.step * (axis.count - 1) + 1 : axis.step]
+    lead = spectrum.shape[:-1]
+    real = _real_dtype(spectrum.dtype)
+    interleaved = torch.view_as_real(spectrum.contiguous()).reshape(-1, 2 * len(axis.freqs))
+    out = interleaved @ _matrix(axis, True, real, spectrum.device)
+    return out.view(*lead, axis.count)
+
+
+def _adjoint(kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """``A* diag(scale) Z``: complex ``(*kept, *lead)`` (any strides) -> real
+    ``(*lead, *counts)``."""
+    ndim = len(plan)
+    kept_shape = kept.shape[:ndim]
+    lead = kept.shape[ndim:]
+    count = math.prod(lead)
+    cdtype = kept.dtype
+    device = kept.device
+    weights = _weights(plan, True, _real_dtype(cdtype), device)
+    flat = kept.reshape(*kept_shape, count)
+    counts = tuple(axis.count for axis in plan)
+    if ndim == 1:
+        # The one transpose copy (to line-major), with the weights folded in.
+        lines = torch.empty(count, kept_shape[0], dtype=cdtype, device=device)
+        if weights is None:
+            lines.copy_(flat.T)
+        else:
+            torch.mul(flat.T, weights.T, out=lines)
+        return _columns_adjoint(lines, plan[0]).reshape(*lead, *counts)
+    rows, cols = plan
+    if weights is not None:
+        flat = flat * weights
+    if rows.fft:
+        window = torch.zeros(count, rows.size, kept_shape[1], dtype=cdtype, device=device)
+        for index, freq, length in _runs(rows.freqs):
+            window[:, freq : freq + length].copy_(flat[index : index + length].permute(2, 0, 1))
+        full = torch.fft.ifft(window, dim=1, norm="forward")
+        stop = rows.start + rows.step * (rows.count - 1) + 1
+        partial = full[:, rows.start : stop : rows.step]
+    else:
+        partial = _matrix(rows, True, cdtype, device) @ flat.reshape(kept_shape[0], -1)
+        partial = partial.view(rows.count, kept_shape[1], count).permute(2, 0, 1)
+    return _columns_adjoint(partial, cols).reshape(*lead, *counts)
+
+
+class _Analysis(torch.autograd.Function):
+    """``diag(scale) A``; its backward is :class:`_Adjoint` of the same plan (exact adjoint)."""
+
+    @staticmethod
+    def forward(ctx, signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
+        ctx.plan = plan
+        return _analysis(signal, plan)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        # Autocast off: a backward run inside an autocast region must not compute in bf16.
+        with torch.autocast(grad.device.type, enabled=False):
+            return _Adjoint.apply(grad, ctx.plan), None
+
+
+class _Adjoint(torch.autograd.Function):
+    """``A* diag(scale)``; its backward is :class:`_Analysis` of the same plan."""
+
+    @staticmethod
+    def forward(ctx, kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
+        ctx.plan = plan
+        return _adjoint(kept, plan)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        with torch.autocast(grad.device.type, enabled=False):
+            return _Analysis.apply(grad.to(_real_dtype(grad.dtype)), ctx.plan), None
+
+
+def _checked_origin(origin: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    return (0,) * ndim if origin is None else tuple(int(o) for o in origin)
+
+
+def band_analysis(
+    signal: torch.Tensor,
+    band: Band,
+    origin: Sequence[int] | None = None,
+    step: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Kept one-sided spectrum of a real signal placed at ``origin`` inside the FFT window.
+
+    The signal's sample ``u`` sits at window position ``origin[d] + step[d] * u`` along each
+    spatial dimension; every other window position is zero (the padding is never part of the
+    result, and ``step`` places a dilated filter).
+
+    Args:
+        signal: real ``(*lead, N)`` (1D band) or ``(*lead, H, W)`` (2D band); positions must fit
+            inside ``band.signal_shape``. Half precision is computed in float32.
+        band: the kept set; ``band.signal_shape`` is the transform size.
+        origin: zeros before the signal per spatial dimension (default: none).
+        step: spacing of the samples per spatial dimension (default: 1).
+
+    Returns:
+        Complex ``(*band.kept_shape, *lead)``, contiguous (frequency-major).
+    """
+    ndim = band.ndim
+    origin = _checked_origin(origin, ndim)
+    step = (1,) * ndim if step is None else tuple(step)
+    sizes = signal.shape[-ndim:]
+    plan = _make_plan(band, list(zip(origin, step, sizes, strict=True)), synthesis_scale=False)
+    with torch.autocast(signal.device.type, enabled=False):
+        return _Analysis.apply(signal.to(_real_dtype(signal.dtype)), plan)
 
 
 def band_synthesis(
@@ -147,8 +386,8 @@ def band_synthesis(
     stride: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Real signal whose one-sided spectrum is ``kept`` on the band and zero elsewhere, evaluated
-    only at positions ``u * stride`` for ``u < output_size`` (Hermitian completion as in
-    :func:`torch.fft.irfft2`: imaginary parts of the self-conjugate columns are ignored).
+    only at positions ``u * stride`` for ``u < output_size`` (as :func:`torch.fft.irfftn`:
+    imaginary parts that a real signal cannot carry, e.g. of the DC column, are ignored).
 
     Args:
         kept: complex ``(*band.kept_shape, *lead)`` (frequency-major; any strides).
@@ -160,45 +399,13 @@ def band_synthesis(
         Real ``(*lead, *output_size)``.
     """
     ndim = band.ndim
-    size = band.signal_shape
-    output_size = size if output_size is None else tuple(output_size)
+    output_size = band.signal_shape if output_size is None else tuple(output_size)
     stride = (1,) * ndim if stride is None else tuple(stride)
-    lead = kept.shape[ndim:]
-    count = math.prod(lead)
-    cdtype = kept.dtype
-    device = kept.device
-    width = size[-1]
-    # Columns other than DC and (even width) Nyquist stand for themselves and their conjugates.
-    weights = tuple((1.0 if k == 0 or 2 * k == width else 2.0) / width for k in range(band.cols))
-    cols = _phase_matrix(
-        tuple(range(band.cols)),
-        _positions(0, output_size[-1], stride[-1]),
-        width,
-        1.0,
-        weights,
-        cdtype,
-        device,
+    plan = _make_plan(
+        band, [(0, s, n) for s, n in zip(stride, output_size, strict=True)], synthesis_scale=True
     )
-    # Re(sum_k Y_k c_k e^{i theta}) = sum_k (Re Y_k * Re e - Im Y_k * Im e): a real GEMM on
-    # interleaved (re, im) rows.
-    cols_real = torch.stack([cols.real, -cols.imag], dim=1).reshape(2 * band.cols, -1)
-    if ndim == 1:
-        spectrum = kept.reshape(band.cols, count).transpose(0, 1).contiguous()
-    else:
-        rows = _phase_matrix(
-            _positions(0, output_size[0], stride[0]),
-            _row_frequencies(band),
-            size[0],
-            1.0,
-            (1.0 / size[0],) * output_size[0],
-            cdtype,
-            device,
-        )
-        num_rows = band.kept_shape[0]
-        partial = rows @ kept.reshape(num_rows, band.cols * count)  # (H_out, K * count)
-        spectrum = partial.view(output_size[0], band.cols, count).permute(2, 0, 1).contiguous()
-    out = torch.view_as_real(spectrum).reshape(-1, 2 * band.cols) @ cols_real
-    return out.view(*lead, *output_size)
+    with torch.autocast(kept.device.type, enabled=False):
+        return _Adjoint.apply(kept, plan)
 
 
 def band_rfft(signal: torch.Tensor, band: Band) -> torch.Tensor:
@@ -218,7 +425,7 @@ def band_rfft(signal: torch.Tensor, band: Band) -> torch.Tensor:
 
 def band_irfft(kept: torch.Tensor, band: Band) -> torch.Tensor:
     """Inverse of :func:`band_rfft`: the real signal whose spectrum is ``kept`` on the band and
-    zero elsewhere (Hermitian completion as in :func:`torch.fft.irfft2`).
+    zero elsewhere (as :func:`torch.fft.irfftn`).
 
     Args:
         kept: complex tensor ``(..., *band.kept_shape)``.
@@ -235,8 +442,7 @@ def filter_spectrum_fm(
     weight: torch.Tensor, band: Band, dilation: tuple[int, ...], dtype: torch.dtype
 ) -> torch.Tensor:
     """Frequency-major filter spectrum: the DFT of the (dilated) filter zero-padded to
-    ``band.signal_shape``, at the kept coefficients, computed from the taps with small DFT
-    matrices (never an FFT of the filter padded to the map size).
+    ``band.signal_shape``, at the kept coefficients.
 
     Args:
         weight: real ``(O, C_in / groups, *kernel_size)``.
@@ -247,38 +453,8 @@ def filter_spectrum_fm(
     Returns:
         Complex ``(*band.kept_shape, O, C_in / groups)``, contiguous.
     """
-    out_channels, group_in = weight.shape[:2]
-    count = out_channels * group_in
-    device = weight.device
-    taps = weight.shape[-1]
-    cols = _phase_matrix(
-        tuple(range(band.cols)),
-        _positions(0, taps, dilation[-1]),
-        band.signal_shape[-1],
-        -1.0,
-        None,
-        dtype,
-        device,
-    )
-    if band.ndim == 1:
-        # (K, taps) @ (taps, O * C/G): tiny.
-        return (cols @ weight.reshape(count, taps).transpose(0, 1).to(dtype)).view(
-            band.cols, out_channels, group_in
-        )
-    rows = _phase_matrix(
-        _row_frequencies(band),
-        _positions(0, weight.shape[-2], dilation[0]),
-        band.signal_shape[0],
-        -1.0,
-        None,
-        dtype,
-        device,
-    )
-    # (n, kH, kW) @ (kW, K) -> (kH, K * n); then (R, kH) @ that -> (R, K, n). All tiny.
-    taps_h = weight.shape[-2]
-    partial = weight.reshape(count, taps_h, taps).to(dtype) @ cols.transpose(0, 1)
-    spectrum = rows @ partial.permute(1, 2, 0).reshape(taps_h, band.cols * count)
-    return spectrum.contiguous().view(*band.kept_shape, out_channels, group_in)
+    spectrum = band_analysis(weight.to(_real_dtype(dtype)), band, step=dilation)
+    return spectrum.to(dtype)
 
 
 def filter_spectrum(
