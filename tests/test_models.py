@@ -450,3 +450,11 @@ def test_classifier_from_lightning_cli_saves_a_rebuildable_config(
         trainer_defaults={"logger": False},
     )
     assert isinstance(by_name.model.network, ResNet18) and by_name.model.num_classes == 3
+
+
+def test_named_network_receives_num_classes() -> None:
+    from lightning_spectral.models import SpectralClassifier
+
+    model = SpectralClassifier(network="fcn", network_kwargs={"in_channels": 1}, num_classes=3)
+    assert model.network.num_classes == 3
+    assert model(torch.randn(2, 1, 32)).shape == (2, 3)

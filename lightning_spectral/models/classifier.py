@@ -44,6 +44,7 @@ class SpectralClassifier(pl.LightningModule):
         network_kwargs: Constructor arguments when ``network`` is a name, e.g.
             ``{"in_channels": 1, "num_classes": 10, "input_size": 28}``.
         num_classes: Number of classes; defaults to the network's ``num_classes`` attribute.
+            Passed on to a network given by name unless ``network_kwargs`` sets it.
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (with Nesterov momentum when
             ``momentum > 0``).
         lr: Learning rate.
@@ -73,7 +74,11 @@ class SpectralClassifier(pl.LightningModule):
     ) -> None:
         super().__init__()
         if isinstance(network, str):
-            self.network = build_network(network, **(network_kwargs or {}))
+            kwargs = dict(network_kwargs or {})
+            # The CLI links the data's class count into `num_classes`; a named network gets it too.
+            if num_classes is not None:
+                kwargs.setdefault("num_classes", num_classes)
+            self.network = build_network(network, **kwargs)
         elif isinstance(network, nn.Module):
             if network_kwargs:
                 raise ValueError("network_kwargs applies only when network is given by name")
