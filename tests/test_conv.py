@@ -606,3 +606,28 @@ def test_conv1d_bad_arguments(overrides: dict, error: type, match: str) -> None:
     args = {"input": torch.randn(2, 4, 16), "weight": torch.randn(6, 4, 3), **overrides}
     with pytest.raises(error, match=match):
         bandlimited_conv1d(**args)
+
+
+@pytest.mark.parametrize("use_fft", [True, False], ids=["fft-axes", "matrix-axes"])
+@pytest.mark.parametrize("compression", [0.0, 0.3, 0.7])
+@pytest.mark.parametrize(
+    ("ndim", "name"),
+    [
+        (2, "stem-7x7-stride2"),
+        (2, "depthwise-dilated"),
+        (2, "odd-even-nonsquare"),
+        (1, "long-64-dilated-strided"),
+        (1, "fcn-8"),
+    ],
+)
+def test_both_transform_implementations_match_the_reference(
+    monkeypatch: pytest.MonkeyPatch, use_fft: bool, compression: float, ndim: int, name: str
+) -> None:
+    """The cost model picks an FFT or a DFT matrix per axis; small test maps would only ever
+    take the matrix path, so force each implementation on every axis."""
+    from lightning_spectral.functional import spectral
+
+    # The FFT path needs windows of at least a few samples; force it wherever it is allowed.
+    monkeypatch.setattr(spectral, "_use_fft", lambda size, kept, count, one_sided: use_fft)
+    cases = PARITY_CASES_2D if ndim == 2 else PARITY_CASES_1D
+    _check_against_reference(cases[name], ndim, compression)

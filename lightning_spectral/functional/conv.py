@@ -4,8 +4,11 @@ The operator is ``irfft(band(rfft(x)) * conj(band(rfft(w))))``, cropped to the v
 and subsampled by the stride: a cross-correlation, as ``torch.nn.functional.conv*``. The FFT size
 is the padded input size; since only the valid (non-wrapping) outputs are read, no extra padding
 is needed. Compression keeps the low-frequency band of :mod:`lightning_spectral.functional.band`
-for the input spectrum and the filter spectrum; autograd through the linear steps projects the
-output gradient onto the same band, so all three gradients live on the kept frequencies.
+for the input spectrum and the filter spectrum. The transforms of
+:mod:`lightning_spectral.functional.spectral` carry explicit adjoints as their backward (the
+synthesis backward is the analysis of the output gradient on the band, the analysis backward the
+zero-filled inverse), so all three gradients live on the kept frequencies, only band-sized
+spectra are saved, and the backward computes in float32/float64 even inside an autocast region.
 
 At ``compression=0`` the result equals ``F.conv1d`` / ``F.conv2d`` up to floating-point error.
 """

@@ -56,20 +56,32 @@ def _real_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
 
 
-# FFT instead of a DFT matrix when the matrix needs this many times the multiply-adds of an
-# FFT (a BLAS GEMM runs faster per operation than an FFT plus its pad/slice copies), and only for
-# axes of at least _FFT_MIN_SIZE samples (below that the FFT's per-call overhead dominates).
-_FFT_ADVANTAGE = 4.0
-_FFT_MIN_SIZE = 48
+# Cost model, in nanoseconds per transformed line on the 2-core reference CPU (AVX2, MKL): a
+# DFT matrix runs in BLAS at ~0.1 ns per real multiply-add; MKL's FFT costs ~1 ns per
+# N log2 N for sizes whose prime factors are all <= 7 and ~2.5 ns otherwise (e.g. 516 = 4 * 129,
+# 514 = 2 * 257), plus about one pass over the window for the pad/crop copies.
+_GEMM_NS = 0.1
+_FFT_NS_SMOOTH = 1.0
+_FFT_NS_ROUGH = 2.5
+_FFT_MIN_SIZE = 16
+
+
+def _is_smooth(size: int) -> bool:
+    for prime in (2, 3, 5, 7):
+        while size % prime == 0:
+            size //= prime
+    return size == 1
 
 
 def _use_fft(size: int, kept: int, count: int, one_sided: bool) -> bool:
-    """Cost model: multiply-adds per transformed line of a DFT matrix vs an FFT."""
+    """Whether an FFT of the whole window beats a DFT matrix for one axis (cost model above)."""
     if size < _FFT_MIN_SIZE:
         return False
-    matrix = count * kept * (2.0 if one_sided else 4.0)  # real GEMM on (re, im) / complex GEMM
-    fft = size * math.log2(size) * (1.25 if one_sided else 2.5)
-    return matrix > _FFT_ADVANTAGE * fft
+    # Real GEMM on (re, im) pairs for the one-sided axis; complex GEMM (4 real) for rows.
+    matrix = _GEMM_NS * count * kept * (2.0 if one_sided else 4.0)
+    per_op = _FFT_NS_SMOOTH if _is_smooth(size) else _FFT_NS_ROUGH
+    fft = per_op * size * math.log2(size) * (1.0 if one_sided else 2.0) + size
+    return matrix > fft
 
 
 @dataclass(frozen=True)
@@ -135,51 +147,72 @@ def _angles(axis: _Axis) -> torch.Tensor:
 
 @lru_cache(maxsize=512)
 def _matrix(axis: _Axis, adjoint: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """DFT matrix of one axis (cached per layer geometry).
+    """DFT matrix of one axis with the axis scale folded in (cached per layer geometry).
 
-    One-sided axis, real ``dtype``: analysis ``(U, 2F)`` with interleaved ``(cos, -sin)``
-    columns (``x @ M`` is the interleaved complex spectrum); adjoint ``(2F, U)`` with rows
-    ``(cos, -sin)`` (``view_as_real(Z) @ M = Re(sum_f Z_f e^{i theta})``). Other axes, complex
+    Real ``dtype`` (one-sided axis only): analysis ``(U, 2F)`` with interleaved
+    ``(cos, -sin)`` columns (``x @ M`` is the interleaved complex spectrum); adjoint ``(2F, U)``
+    with rows ``(cos, -sin)`` (``view_as_real(Z) @ M = Re(sum_f Z_f e^{i theta})``). Complex
     ``dtype``: analysis ``(F, U)`` of ``e^{-i theta}``, adjoint ``(U, F)`` of ``e^{+i theta}``.
     """
     angles = _angles(axis)
-    if axis.one_sided:
+    scale = torch.ones(len(axis.freqs), dtype=torch.float64)
+    if axis.scale is not None:
+        scale = torch.tensor(axis.scale, dtype=torch.float64)
+    if not dtype.is_complex:
+        pair = torch.stack([angles.cos(), -angles.sin()], dim=1) * scale[:, None, None]
         if adjoint:
-            matrix = torch.stack([angles.cos(), -angles.sin()], dim=1).reshape(-1, axis.count)
+            matrix = pair.reshape(-1, axis.count)
         else:
-            matrix = torch.stack([angles.cos(), -angles.sin()], dim=2)
-            matrix = matrix.permute(1, 0, 2).reshape(axis.count, -1)
+            matrix = pair.permute(2, 0, 1).reshape(axis.count, -1)
         return matrix.to(dtype=dtype, device=device).contiguous()
     sign = 1.0 if adjoint else -1.0
-    matrix = torch.polar(torch.ones_like(angles), sign * angles)
+    matrix = torch.polar(scale[:, None].expand_as(angles), sign * angles)
     return (matrix.T if adjoint else matrix).to(dtype=dtype, device=device).contiguous()
 
 
+_Weights = torch.Tensor | float | None
+
+
 @lru_cache(maxsize=512)
-def _weights(
-    plan: _Plan, adjoint: bool, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor | None:
-    """Per-kept-frequency real factor, shaped ``(*kept_shape, 1)``, or ``None`` if all ones.
+def _weights(plan: _Plan, adjoint: bool, dtype: torch.dtype, device: torch.device) -> _Weights:
+    """Per-frequency factor of the FFT axes (matrices carry their own), broadcastable to the
+    frequency-major ``(*kept_shape, lead)`` (size 1 along matrix axes): a tensor, a plain
+    ``float`` when it is constant, or ``None`` when it is 1.
 
     The adjoint of an FFT column axis also folds in the ``1/2`` that turns ``irfft`` (which
-    doubles every column but DC and Nyquist) into the plain sum ``Re(sum_f Z_f e^{i theta})``.
+    doubles every column but DC and Nyquist) into the plain sum ``Re(sum_f Z_f e^{i theta})``;
+    with the synthesis scale ``(1 or 2) / W`` this makes the constant ``1 / W``.
     """
-    factors = []
-    trivial = True
+    # Plain python arithmetic (no data-dependent tensor branching: torch.compile traces this).
+    factors: list[list[float]] = []
     for axis in plan:
-        factor = torch.ones(len(axis.freqs), dtype=torch.float64)
-        if axis.scale is not None:
-            factor = factor * torch.tensor(axis.scale, dtype=torch.float64)
-            trivial = False
+        factor = [1.0] * (len(axis.freqs) if axis.fft else 1)
+        if axis.fft and axis.scale is not None:
+            factor = list(axis.scale)
         if adjoint and axis.one_sided and axis.fft:
-            half = [1.0 if f == 0 or 2 * f == axis.size else 0.5 for f in axis.freqs]
-            factor = factor * torch.tensor(half, dtype=torch.float64)
-            trivial = trivial and all(h == 1.0 for h in half)
+            factor = [
+                v * (1.0 if f == 0 or 2 * f == axis.size else 0.5)
+                for v, f in zip(factor, axis.freqs, strict=True)
+            ]
         factors.append(factor)
-    if trivial:
-        return None
-    total = factors[0] if len(factors) == 1 else factors[0][:, None] * factors[1][None, :]
-    return total.unsqueeze(-1).to(dtype=dtype, device=device)
+    total = factors[0] if len(factors) == 1 else [[r * c for c in factors[1]] for r in factors[0]]
+    values = total if len(factors) == 1 else [v for row in total for v in row]
+    if all(v == values[0] for v in values):
+        return None if values[0] == 1.0 else values[0]
+    return torch.tensor(total, dtype=dtype, device=device).unsqueeze(-1)
+
+
+# 1D lines this short (filter taps) use a complex GEMM straight into frequency-major layout: the
+# GEMM is then bound by writing its output, and the transpose copy of the real-GEMM path
+# (one more pass over the whole spectrum) would dominate.
+_DIRECT_MAX_COUNT = 32
+
+
+def _copy(source: torch.Tensor, weights: _Weights, out: torch.Tensor) -> torch.Tensor:
+    """``out = source * weights`` in one pass (the layout change and the scaling fused)."""
+    if weights is None:
+        return out.copy_(source)
+    return torch.mul(source, weights, out=out)
 
 
 def _runs(freqs: tuple[int, ...]) -> list[tuple[int, int, int]]:
@@ -218,6 +251,10 @@ def _scatter(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
     return window
 
 
+def _slice_positions(axis: _Axis) -> slice:
+    return slice(axis.start, axis.start + axis.step * (axis.count - 1) + 1, axis.step)
+
+
 def _analysis(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
     """``diag(scale) A x``: real ``(*lead, *counts)`` -> complex ``(*kept, *lead)``."""
     ndim = len(plan)
@@ -230,6 +267,9 @@ def _analysis(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
     weights = _weights(plan, False, real, device)
     window = _scatter(signal, plan)
     cols = plan[-1]
+    if ndim == 1 and not cols.fft and cols.count <= _DIRECT_MAX_COUNT:
+        lines = window.reshape(count, cols.count).T.to(cdtype)
+        return (_matrix(cols, False, cdtype, device) @ lines).view(*kept, *lead)
     width = window.shape[-1]
     lines = window.reshape(-1, width)
     if cols.fft:
@@ -238,13 +278,9 @@ def _analysis(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
         product = lines @ _matrix(cols, False, real, device)
         partial = torch.view_as_complex(product.view(-1, kept[-1], 2))
     if ndim == 1:
-        out = torch.empty(kept[0], count, dtype=cdtype, device=device)
         # The one transpose copy (to frequency-major), with the weights folded in.
-        if weights is None:
-            out.copy_(partial.T)
-        else:
-            torch.mul(partial.T, weights, out=out)
-        return out.view(*kept, *lead)
+        out = torch.empty(kept[0], count, dtype=cdtype, device=device)
+        return _copy(partial.T, weights, out).view(*kept, *lead)
     rows = plan[0]
     height = window.shape[-2]
     partial = partial.view(count, height, kept[-1])
@@ -252,17 +288,15 @@ def _analysis(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
         full = torch.fft.fft(partial, dim=1)
         out = torch.empty(*kept, count, dtype=cdtype, device=device)
         for index, freq, length in _runs(rows.freqs):
+            part = slice(index, index + length)
             source = full[:, freq : freq + length].permute(1, 2, 0)
-            if weights is None:
-                out[index : index + length].copy_(source)
-            else:
-                torch.mul(source, weights[index : index + length], out=out[index : index + length])
+            _copy(source, weights if not torch.is_tensor(weights) else weights[part], out[part])
         return out.view(*kept, *lead)
-    # (count, H, K) -> (H, K * count), then one complex GEMM over the height gives (R, K, count).
-    columns = partial.permute(1, 2, 0).reshape(height, kept[-1] * count)
-    out = (_matrix(rows, False, cdtype, device) @ columns).view(*kept, count)
-    if weights is not None:
-        out.mul_(weights)
+    # (count, H, K) -> (H, K, count) (with the column weights), then one complex GEMM over the
+    # height gives (R, K, count).
+    columns = torch.empty(height, kept[-1], count, dtype=cdtype, device=device)
+    _copy(partial.permute(1, 2, 0), weights, columns)
+    out = _matrix(rows, False, cdtype, device) @ columns.view(height, -1)
     return out.view(*kept, *lead)
 
 
@@ -271,7 +305,7 @@ def _columns_adjoint(spectrum: torch.Tensor, axis: _Axis) -> torch.Tensor:
     ``(..., count)``."""
     if axis.fft:
         full = torch.fft.irfft(spectrum, n=axis.size, dim=-1, norm="forward")
-        return full[..., axis.start : axis.start + axis.step * (axis.count - 1) + 1 : axis.step]
+        return full[..., _slice_positions(axis)]
     lead = spectrum.shape[:-1]
     real = _real_dtype(spectrum.dtype)
     interleaved = torch.view_as_real(spectrum.contiguous()).reshape(-1, 2 * len(axis.freqs))
@@ -291,27 +325,39 @@ def _adjoint(kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
     weights = _weights(plan, True, _real_dtype(cdtype), device)
     flat = kept.reshape(*kept_shape, count)
     counts = tuple(axis.count for axis in plan)
+    cols = plan[-1]
+    if ndim == 1 and not cols.fft and cols.count <= _DIRECT_MAX_COUNT:
+        out = (_matrix(cols, True, cdtype, device) @ flat).real.T
+        return out.reshape(*lead, *counts)
     if ndim == 1:
         # The one transpose copy (to line-major), with the weights folded in.
         lines = torch.empty(count, kept_shape[0], dtype=cdtype, device=device)
-        if weights is None:
-            lines.copy_(flat.T)
-        else:
-            torch.mul(flat.T, weights.T, out=lines)
-        return _columns_adjoint(lines, plan[0]).reshape(*lead, *counts)
-    rows, cols = plan
-    if weights is not None:
-        flat = flat * weights
+        weights_t = weights.T if torch.is_tensor(weights) else weights
+        _copy(flat.T, weights_t, lines)
+        return _columns_adjoint(lines, cols).reshape(*lead, *counts)
+    rows = plan[0]
     if rows.fft:
-        window = torch.zeros(count, rows.size, kept_shape[1], dtype=cdtype, device=device)
+        # Zero-filled window (only the rows outside the band are zeroed), weights fused in.
+        window = torch.empty(count, rows.size, kept_shape[1], dtype=cdtype, device=device)
+        covered = 0
         for index, freq, length in _runs(rows.freqs):
-            window[:, freq : freq + length].copy_(flat[index : index + length].permute(2, 0, 1))
+            window[:, covered:freq].zero_()
+            part = slice(index, index + length)
+            source = flat[part].permute(2, 0, 1)
+            target = window[:, freq : freq + length]
+            if torch.is_tensor(weights):
+                _copy(source, weights[part].permute(2, 0, 1), target)
+            else:
+                _copy(source, weights, target)
+            covered = freq + length
+        window[:, covered:].zero_()
         full = torch.fft.ifft(window, dim=1, norm="forward")
-        stop = rows.start + rows.step * (rows.count - 1) + 1
-        partial = full[:, rows.start : stop : rows.step]
+        partial = full[:, _slice_positions(rows)]
     else:
-        partial = _matrix(rows, True, cdtype, device) @ flat.reshape(kept_shape[0], -1)
-        partial = partial.view(rows.count, kept_shape[1], count).permute(2, 0, 1)
+        product = _matrix(rows, True, cdtype, device) @ flat.reshape(kept_shape[0], -1)
+        source = product.view(rows.count, kept_shape[1], count).permute(2, 0, 1)
+        partial = torch.empty(count, rows.count, kept_shape[1], dtype=cdtype, device=device)
+        _copy(source, weights.permute(2, 0, 1) if torch.is_tensor(weights) else weights, partial)
     return _columns_adjoint(partial, cols).reshape(*lead, *counts)
 
 
@@ -476,6 +522,68 @@ def filter_spectrum(
     return spectrum.movedim(tuple(range(band.ndim)), tuple(range(-band.ndim, 0)))
 
 
+def _per_frequency(tensor: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(N, C, *F)`` -> ``(F, G, N, C / G)`` (a view for frequency-major storage)."""
+    count, channels = tensor.shape[:2]
+    num_freq = math.prod(tensor.shape[2:])
+    return tensor.reshape(count, groups, channels // groups, num_freq).permute(3, 1, 0, 2)
+
+
+def _filters_per_frequency(filters: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(O, C / G, *F)`` -> ``(F, G, O / G, C / G)`` (a view for frequency-major storage)."""
+    out_channels, group_in = filters.shape[:2]
+    num_freq = math.prod(filters.shape[2:])
+    return filters.reshape(groups, out_channels // groups, group_in, num_freq).permute(3, 0, 1, 2)
+
+
+def _grouped_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(F, G, m, k) @ (F, G, k, n)``; squeeze/unsqueeze (views) keep ``G == 1`` a plain bmm."""
+    if a.shape[1] == 1:
+        return torch.matmul(a.squeeze(1), b.squeeze(1)).unsqueeze(1)
+    return a @ b
+
+
+def _from_per_frequency(tensor: torch.Tensor, freq_shape: torch.Size) -> torch.Tensor:
+    """``(F, G, N, C / G)`` -> ``(N, C, *F)`` (a view of frequency-major storage for G == 1)."""
+    count = tensor.shape[2]
+    return tensor.permute(2, 1, 3, 0).reshape(count, -1, *freq_shape)
+
+
+def _contract_forward(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    # Y[f, g] = X[f, g] @ W[f, g]^H; the conjugate transpose is a BLAS operand flag.
+    y = _grouped_matmul(_per_frequency(x, groups), _filters_per_frequency(w, groups).mT.conj())
+    return _from_per_frequency(y, x.shape[2:])
+
+
+class _Contract(torch.autograd.Function):
+    """The contraction with explicit gradients in frequency-major layout (autograd through the
+    conjugated, permuted filter view would materialise the filter gradient twice). The backward
+    is written with differentiable operations, so double backward works."""
+
+    @staticmethod
+    def forward(ctx, spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> torch.Tensor:
+        ctx.groups = groups
+        ctx.save_for_backward(spectrum, filters)
+        return _contract_forward(spectrum, filters, groups)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        spectrum, filters = ctx.saved_tensors
+        groups = ctx.groups
+        freq_shape = spectrum.shape[2:]
+        g = _per_frequency(grad, groups)  # (F, G, B, O / G)
+        grad_spectrum = grad_filters = None
+        if ctx.needs_input_grad[0]:
+            # dX[f, g] = dY[f, g] @ W[f, g]
+            dx = _grouped_matmul(g, _filters_per_frequency(filters, groups))
+            grad_spectrum = _from_per_frequency(dx, freq_shape)
+        if ctx.needs_input_grad[1]:
+            # dW[f, g] = dY[f, g]^H @ X[f, g]: (F, G, O / G, C / G), frequency-major.
+            dw = _grouped_matmul(g.mT.conj(), _per_frequency(spectrum, groups))
+            grad_filters = dw.permute(1, 2, 3, 0).reshape(*filters.shape)
+        return grad_spectrum, grad_filters, None
+
+
 def spectral_contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> torch.Tensor:
     """Per-frequency channel contraction ``Y[b, o] = sum_i X[b, i] * conj(W[o, i])``.
 
@@ -483,7 +591,7 @@ def spectral_contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int
     as one batched complex GEMM over kept frequencies and groups. Operands that are views of
     frequency-major storage (as produced by :func:`band_analysis` and :func:`filter_spectrum`)
     are read in place: the conjugate-transposed filter is a BLAS operand flag, not a copy, and
-    for ``groups == 1`` the result is a view of frequency-major storage too.
+    for ``groups == 1`` the result and both gradients are frequency-major too.
 
     Args:
         spectrum: complex ``(B, C_in, *F)`` kept input spectrum (any strides).
@@ -493,14 +601,4 @@ def spectral_contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int
     Returns:
         Complex ``(B, C_out, *F)``.
     """
-    batch = spectrum.shape[0]
-    out_channels, group_in = filters.shape[:2]
-    freq_shape = spectrum.shape[2:]
-    num_freq = math.prod(freq_shape)
-    group_out = out_channels // groups
-    # (F, G, B, C/G) and (F, G, C/G, O/G), as views where the strides allow.
-    x = spectrum.reshape(batch, groups, group_in, num_freq).permute(3, 1, 0, 2)
-    w = filters.reshape(groups, group_out, group_in, num_freq).permute(3, 0, 2, 1).conj()
-    # (F, G, B, O / G); squeeze/unsqueeze (views both ways) keep groups == 1 a plain bmm.
-    y = torch.matmul(x.squeeze(1), w.squeeze(1)).unsqueeze(1) if groups == 1 else x @ w
-    return y.permute(2, 1, 3, 0).reshape(batch, out_channels, *freq_shape)
+    return _Contract.apply(spectrum, filters, groups)

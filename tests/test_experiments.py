@@ -1,0 +1,197 @@
+"""Smoke runs of the experiment scripts (``experiments/*.py --smoke``) and unit checks of the
+helpers they rely on.
+
+Each script runs in a subprocess (it sets global torch state: threads, deterministic mode) with
+tiny settings and a temporary output folder and checkpoint cache; the tests check the structure
+of the JSON, that the PNG was written, and relations that hold whatever the (tiny) training
+reached: achieved compressions, shared cached models giving identical accuracies across
+experiments, exact properties of the pooling round trips and of the memory count.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from lightning_spectral.functional import band_for, spectral_pool2d
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+
+def _run(script: str, out: Path, cache: Path, *extra: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXPERIMENTS / f"{script}.py"),
+            "--smoke",
+            "--out-dir",
+            str(out),
+            "--cache-dir",
+            str(cache),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert (out / f"{script}.png").stat().st_size > 1000
+    payload = json.loads((out / f"{script}.json").read_text())
+    assert payload["experiment"] == script
+    assert payload["settings"]["smoke"] is True
+    return payload["results"]
+
+
+@pytest.fixture(scope="module")
+def experiments_module() -> Any:
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        yield lambda name: importlib.import_module(name)
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+
+# ---- experiment 1: information preservation ------------------------------------------------
+
+
+def test_spectral_roundtrip_is_the_low_pass_projection(experiments_module: Any) -> None:
+    info = experiments_module("information_preservation")
+    x = torch.randn(2, 24, 24, dtype=torch.float64)
+    # Odd sizes: pool + zero-pad upsampling == keeping the central block at full resolution.
+    for size in (5, 11, 23):
+        expected = spectral_pool2d(x, 24, cutoff=size)
+        torch.testing.assert_close(info.spectral_roundtrip(x, size), expected)
+    # Every size: a projection (applying it twice changes nothing), identity at full size.
+    for size in (4, 7, 12):
+        once = info.spectral_roundtrip(x, size)
+        torch.testing.assert_close(info.spectral_roundtrip(once, size), once)
+    torch.testing.assert_close(info.spectral_roundtrip(x, 24), x)
+
+
+def test_information_preservation_smoke(tmp_path: Path) -> None:
+    results = _run("information_preservation", tmp_path, tmp_path / "cache")
+    spectral = results["spectral"]
+    assert spectral["fraction_kept"][-1] == 1.0 and spectral["mean"][-1] < 1e-12
+    # More parameters never approximate worse (nested low-pass projections).
+    assert all(a >= b - 1e-12 for a, b in zip(spectral["mean"], spectral["mean"][1:], strict=False))
+    # The window mean is the best constant in l2: avg+nearest beats max+nearest everywhere.
+    for avg, mx in zip(
+        results["avg"]["nearest"]["mean"], results["max"]["nearest"]["mean"], strict=True
+    ):
+        assert avg <= mx + 1e-12
+    assert results["best_max_pool_error"] == min(results["max"]["best_mean"])
+
+
+# ---- experiments 3, 4, 6 share trained checkpoints --------------------------------------------
+
+
+def test_compression_experiments_share_cached_models(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    acc = _run("accuracy_vs_compression", tmp_path, cache)
+    assert set(acc) == {"mnist", "ItalyPowerDemand"}
+    for res in acc.values():
+        fixed = {r["compression"]: r for r in res["fixed"]}
+        assert set(fixed) == {0.0, 0.5}
+        assert fixed[0.0]["achieved_compression"] == 0.0
+        assert 0.3 < fixed[0.5]["achieved_compression"] < 0.7
+        (energy,) = res["energy"]
+        assert energy["energy"] == 0.9 and 0.0 <= energy["achieved_compression"]["mean"] < 1.0
+        assert all(0.0 <= r["accuracy"]["mean"] <= 1.0 for r in res["fixed"])
+    ckpts = sorted(cache.glob("*.ckpt"))
+    assert len(ckpts) == 6  # 2 datasets x (2 fixed + 1 energy)
+
+    matrix = _run("train_vs_inference_compression", tmp_path, cache)
+    noise = _run("noise_robustness", tmp_path, cache)
+    assert sorted(cache.glob("*.ckpt")) == ckpts  # reused, nothing retrained
+    for dataset, res in matrix.items():
+        assert len(res["accuracy"]) == 2 and all(len(row) == 3 for row in res["accuracy"])
+        fixed = {r["compression"]: r["accuracy"]["mean"] for r in acc[dataset]["fixed"]}
+        sigma0 = noise[dataset]["sigmas"].index(0.0)
+        for i, c in enumerate(res["train_compressions"]):
+            # Same checkpoint, same test set, eval at its train compression: same accuracy.
+            assert res["accuracy"][i][res["eval_compressions"].index(c)] == fixed[c]
+            assert noise[dataset]["curves"][f"{c:g}"]["accuracy_mean"][sigma0] == fixed[c]
+
+
+# ---- experiment 5: energy curves from TensorBoard ---------------------------------------------
+
+
+def test_energy_compression_curves_smoke(tmp_path: Path) -> None:
+    results = _run("energy_compression_curves", tmp_path, tmp_path / "cache")
+    run = results["ItalyPowerDemand"]["runs"]["0.9"]
+    assert run["epochs"] == 3
+    curves = run["layer_compression"]
+    assert len(curves) == 3  # the FCN's three convolutions
+    for values in curves.values():
+        assert len(values) == 3
+        assert values[0] == 0.0  # the first epoch runs at full band
+        assert all(0.0 <= v < 1.0 for v in values)
+    # The last epoch's band is a band of the layer's padded length (quantised, achievable).
+    assert any(v > 0 for values in curves.values() for v in values[1:])
+
+
+# ---- experiment 7: resource use ---------------------------------------------------------------
+
+
+def test_saved_activation_bytes_counts_distinct_saved_storages(experiments_module: Any) -> None:
+    resource = experiments_module("resource_use")
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    x, y = torch.randn(4, 6), torch.tensor([0, 1, 2, 0])
+    saved = resource.saved_activation_bytes(model, x, y)
+    # Linear 1 saves x; ReLU saves its output; Linear 2 saves that same output (counted once);
+    # cross entropy saves the log-softmax output, the int64 targets and (nll_loss) a 0-dim
+    # float total weight. The parameters (weights, biases: 212 bytes) are not counted.
+    expected = (4 * 6 + 4 * 5 + 4 * 3) * 4 + 4 * 8
+    assert expected <= saved <= expected + 8
+
+
+def test_resource_use_smoke(tmp_path: Path) -> None:
+    results = _run("resource_use", tmp_path, tmp_path / "cache")
+    rows = {r["setting"]: r for r in results["ucr_acsf1"]["rows"]}
+    assert set(rows) == {"direct", "fft 0%", "50%"}
+    full, half = rows["fft 0%"], rows["50%"]
+    length = results["ucr_acsf1"]["input_shape"][-1]
+    # Padded length of the first layer (kernel 8, "same"): L + 7.
+    assert math.isclose(
+        half["achieved_compression"],
+        sum(band_for((length + k - 1,), 0.5).compression for k in (8, 5, 3)) / 3,
+    )
+    assert half["kept_spectrum_bytes"] < full["kept_spectrum_bytes"] == full["full_spectrum_bytes"]
+    assert half["saved_activation_bytes"] < full["saved_activation_bytes"]
+    assert all(r["epoch_time_s"] > 0 for r in rows.values())
+
+
+# ---- experiment 2: spectral parametrization convergence ---------------------------------------
+
+
+def test_speedup_matches_rippels_definition(experiments_module: Any) -> None:
+    conv = experiments_module("spectral_parametrization_convergence")
+    times = [0.0, 0.5, 1.0, 1.5, 2.0]
+    spatial = [0.9, 0.3, 0.2, 0.1, 0.15]
+    spectral = [0.9, 0.2, 0.1, 0.05, 0.05]
+    match = conv.speedup(times, spatial, spectral)
+    assert match["t_spatial"] == 1.5 and match["t_spectral"] == 1.0
+    assert match["speedup"] == 1.5
+    assert conv.speedup(times, spatial, [0.9] * 5)["speedup"] is None
+
+
+def test_spectral_parametrization_convergence_smoke(tmp_path: Path) -> None:
+    results = _run("spectral_parametrization_convergence", tmp_path, tmp_path / "cache")
+    assert set(results) == {"generic_3x3", "deep_3x3"}
+    for res in results.values():
+        (run,) = res["runs"]
+        assert len(run["epochs"]) == len(run["spatial_error"]) == len(run["spectral_error"]) == 3
+        # Same initial network: the spectral parametrization starts from the same function.
+        assert run["spatial_error"][0] == run["spectral_error"][0]
+        assert run["spatial_best_error"] == min(run["spatial_error"])
