@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,21 @@ def prepare(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, args.threads))
     torch.use_deterministic_algorithms(True, warn_only=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def execute(
+    args: argparse.Namespace,
+    name: str,
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    plot: Callable[[dict[str, Any], argparse.Namespace], Any],
+) -> dict[str, Any]:
+    """The shared body of every script's ``main``: prepare, run, plot, write the JSON."""
+    prepare(args)
+    started = time.perf_counter()
+    results = run(args)
+    plot(results, args)
+    write_json(args, name, results, started)
+    return results
 
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:

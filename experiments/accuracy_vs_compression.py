@@ -17,7 +17,6 @@ experiments 4, 5 and 6. The final model is tested (no early stopping, no model s
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import _common
@@ -153,12 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             [0.0, 0.5],
             [0.9],
         )
-    _common.prepare(args)
-    started = time.perf_counter()
-    results = run(args)
-    plot(results, args)
-    _common.write_json(args, NAME, results, started)
-    return results
+    return _common.execute(args, NAME, run, plot)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ TensorBoard event files and plots them. The runs are those of experiment 3's ene
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     if args.smoke:
         args.datasets, args.energies, args.epochs = ["ItalyPowerDemand"], [0.9], 3
-    _common.prepare(args)
-    started = time.perf_counter()
-    results = run(args)
-    plot(results, args)
-    _common.write_json(args, NAME, results, started)
-    return results
+    return _common.execute(args, NAME, run, plot)
 
 
 if __name__ == "__main__":

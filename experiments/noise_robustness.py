@@ -10,7 +10,6 @@ noise draws are used for every model; the accuracy is averaged over ``--noise-dr
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import _common
@@ -106,12 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             [0.0, 1.0],
             1,
         )
-    _common.prepare(args)
-    started = time.perf_counter()
-    results = run(args)
-    plot(results, args)
-    _common.write_json(args, NAME, results, started)
-    return results
+    return _common.execute(args, NAME, run, plot)
 
 
 if __name__ == "__main__":

@@ -217,12 +217,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             2,
             4,
         )
-    _common.prepare(args)
-    started = time.perf_counter()
-    results = run(args)
-    plot(results, args)
-    _common.write_json(args, NAME, results, started)
-    return results
+    return _common.execute(args, NAME, run, plot)
 
 
 if __name__ == "__main__":

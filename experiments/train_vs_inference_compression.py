@@ -10,7 +10,6 @@ from it (the "diagonal effect").
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import _common
@@ -134,12 +133,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             [0.0, 0.5],
             [0.0, 0.5, 0.9],
         )
-    _common.prepare(args)
-    started = time.perf_counter()
-    results = run(args)
-    plot(results, args)
-    _common.write_json(args, NAME, results, started)
-    return results
+    return _common.execute(args, NAME, run, plot)
 
 
 if __name__ == "__main__":

@@ -165,7 +165,12 @@ _ADJOINT = DualKernel(_pool_adjoint_kernel)
 
 
 def axis_weights(
-    in_size: int, out_size: int, cutoff: int, two_sided: bool, dtype: torch.dtype, device
+    in_size: int,
+    out_size: int,
+    cutoff: int,
+    two_sided: bool,
+    dtype: torch.dtype,
+    device: torch.device | str,
 ) -> torch.Tensor:
     """Per-bin weight of one axis: normalisation ``out / in`` times the frequency-dropout mask.
 

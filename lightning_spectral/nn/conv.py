@@ -568,9 +568,9 @@ class BandLimitedConv1d(_BandLimitedConvNd, nn.Conv1d):
     """Band-limited ``nn.Conv1d``: the input and filter spectra (and the output gradient's) are
     restricted to the low-frequency band of the padded length.
 
+    The arguments ``in_channels`` to ``dtype`` are those of :class:`torch.nn.Conv1d`.
+
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, device, dtype: as :class:`torch.nn.Conv1d`.
         compression: train compression in ``[0, 1)`` (starting point in energy mode).
         eval_compression: eval compression, ``None`` to follow ``compression``.
         mode: ``"fixed"`` or ``"energy"``.
@@ -627,9 +627,9 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
     """Band-limited ``nn.Conv2d``: the input and filter spectra (and the output gradient's) are
     restricted to the low-frequency band of the padded map (DESIGN.md Sec. 3).
 
+    The arguments ``in_channels`` to ``dtype`` are those of :class:`torch.nn.Conv2d`.
+
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, device, dtype: as :class:`torch.nn.Conv2d`.
         compression: train compression in ``[0, 1)`` (starting point in energy mode).
         eval_compression: eval compression, ``None`` to follow ``compression``.
         mode: ``"fixed"`` or ``"energy"``.
