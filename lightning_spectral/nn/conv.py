@@ -40,7 +40,6 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules.module import _EXTRA_STATE_KEY_SUFFIX
 
 from lightning_spectral import kernels
 from lightning_spectral.functional import (
@@ -52,6 +51,7 @@ from lightning_spectral.functional import (
     conv_padding,
     power_map,
 )
+from lightning_spectral.nn._state import OptionalExtraState
 
 __all__ = ["MODES", "BandLimitedConv1d", "BandLimitedConv2d", "band_limit_config"]
 
@@ -108,7 +108,7 @@ def band_limit_config(
     }
 
 
-class _BandLimitedConvNd:
+class _BandLimitedConvNd(OptionalExtraState):
     """Shared implementation of the 1D and 2D band-limited convolutions (a mixin over
     ``nn.ConvNd``; the concrete classes put it first in their bases)."""
 
@@ -251,27 +251,6 @@ class _BandLimitedConvNd:
             mode=state.get("mode", "fixed"),
             energy=state.get("energy"),
         )
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        # A plain nn.Conv state dict has no extra state: load its weights and keep the
-        # configured compression instead of reporting a missing key.
-        key = prefix + _EXTRA_STATE_KEY_SUFFIX
-        had_state = key in state_dict
-        start = len(missing_keys)
-        super()._load_from_state_dict(  # type: ignore[misc]
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        if not had_state:
-            missing_keys[start:] = [k for k in missing_keys[start:] if k != key]
 
     # ---------------------------------------------------------------------------------------
     # Geometry

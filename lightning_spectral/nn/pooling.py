@@ -41,9 +41,9 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from torch.nn.modules.module import _EXTRA_STATE_KEY_SUFFIX
 
 from lightning_spectral import kernels
+from lightning_spectral.nn._state import OptionalExtraState
 
 __all__ = ["PoolWindow", "SpectralPool1d", "SpectralPool2d"]
 
@@ -147,7 +147,7 @@ class PoolWindow:
         )
 
 
-class _SpectralPoolNd(nn.Module):
+class _SpectralPoolNd(OptionalExtraState, nn.Module):
     """Shared implementation of :class:`SpectralPool1d` and :class:`SpectralPool2d`."""
 
     _ndim: ClassVar[int]
@@ -330,26 +330,6 @@ class _SpectralPoolNd(nn.Module):
                 f"lightning-spectral supports ({_STATE_VERSION}); upgrade the package"
             )
         self.dropout_draws = int(state["dropout_draws"])
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        # The state dict of the pool this module replaced has no entry: keep the counter.
-        key = prefix + _EXTRA_STATE_KEY_SUFFIX
-        had_state = key in state_dict
-        start = len(missing_keys)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        if not had_state:
-            missing_keys[start:] = [k for k in missing_keys[start:] if k != key]
 
     # ---------------------------------------------------------------------------------------
     # Construction from a torch pool, representation
