@@ -352,11 +352,10 @@ def _write(
     output.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; see ``--help``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by this script and ``bench_gpu.py``: shape and compression selection,
+    repeats and warm-up."""
     parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (smoke)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument(
         "--shapes", default="", help="comma-separated substrings; keep shapes whose name has one"
     )
@@ -367,6 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (median)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; see ``--help``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser)
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument(
         "--threads", type=int, default=2, help="torch CPU threads (0: leave torch's default)"
     )

@@ -46,7 +46,13 @@ import torch.nn.functional as F
 
 # Shapes, compressions and machine description are shared with the CPU benchmark.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_conv import COMPRESSIONS, QUICK_SHAPES, SHAPES, ConvShape, machine_info
+from bench_conv import (
+    QUICK_SHAPES,
+    SHAPES,
+    ConvShape,
+    add_common_arguments,
+    machine_info,
+)
 
 from lightning_spectral import kernels
 from lightning_spectral.functional import band_for
@@ -488,17 +494,7 @@ def default_output(device_name: str, quick: bool) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see ``--help``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (smoke)")
-    parser.add_argument(
-        "--shapes", default="", help="comma-separated substrings; keep shapes whose name has one"
-    )
-    parser.add_argument(
-        "--compressions",
-        default=",".join(str(c) for c in COMPRESSIONS),
-        help="comma-separated compressions in [0, 1)",
-    )
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls (median)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed calls first")
+    add_common_arguments(parser)
     parser.add_argument("--no-resnet", action="store_true", help="skip the ResNet-18 step")
     parser.add_argument(
         "--tf32",
