@@ -106,22 +106,50 @@ def test_upsampling_is_refused_with_sizes():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({}, "exactly one"),
-        ({"output_size": 2, "scale": 0.5}, "exactly one"),
-        ({"output_size": 0}, "output_size"),
-        ({"output_size": (2, 2, 2)}, "output_size"),
-        ({"scale": 0.0}, r"\(0, 1\]"),
-        ({"scale": 1.5}, r"\(0, 1\]"),
-        ({"window": {"kernel_size": [2]}}, "needs the keys"),
-        ({"output_size": 2, "dropout_min": 1.5}, r"\[0, 1\]"),
-        ({"output_size": 2, "dropout_seed": 0.5}, "dropout_seed"),
+        ({}, ValueError, "exactly one"),
+        ({"output_size": 2, "scale": 0.5}, ValueError, "exactly one"),
+        ({"output_size": 0}, ValueError, r"`output_size` must be >= 1 \(or None\), got 0"),
+        ({"output_size": (2, 2, 2)}, TypeError, r"`output_size` must be an int or 2 ints"),
+        ({"output_size": 2.0}, TypeError, r"`output_size`.*got 2.0"),
+        ({"output_size": True}, TypeError, r"`output_size`.*got True"),
+        ({"scale": 0.0}, ValueError, r"\(0, 1\]"),
+        ({"scale": 1.5}, ValueError, r"\(0, 1\]"),
+        ({"scale": float("nan")}, ValueError, r"`scale`.*got nan"),
+        ({"scale": "0.5"}, TypeError, r"`scale` must be a float.*got '0.5'"),
+        ({"window": {"kernel_size": [2]}}, ValueError, "needs exactly the keys"),
+        ({"window": "2x2"}, TypeError, r"`window` must be a PoolWindow or its dict, got '2x2'"),
+        ({"output_size": 2, "dropout_min": 1.5}, ValueError, r"\[0, 1\], got 1.5"),
+        ({"output_size": 2, "dropout_min": float("nan")}, ValueError, r"`dropout_min`.*nan"),
+        ({"output_size": 2, "dropout_min": "0.3"}, TypeError, r"`dropout_min`.*got '0.3'"),
+        ({"output_size": 2, "dropout_seed": 0.5}, TypeError, r"`dropout_seed`.*got 0.5"),
     ],
 )
-def test_bad_configuration_fails_at_construction(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_configuration_fails_at_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
         SpectralPool2d(**kwargs)
+
+
+_WINDOW = {"kernel_size": [3, 3], "stride": [2, 2], "padding": [1, 1], "dilation": [1, 1]}
+
+
+@pytest.mark.parametrize(
+    ("window", "error", "match"),
+    [
+        ({**_WINDOW, "ceil_mode": "no"}, TypeError, r"`ceil_mode` must be a bool, got 'no'"),
+        ({**_WINDOW, "ceil_mode": False, "extra": 1}, ValueError, "needs exactly the keys"),
+        ({**_WINDOW, "kernel_size": 3, "ceil_mode": False}, TypeError, r"`kernel_size`.*got 3"),
+        ({**_WINDOW, "stride": [0, 2], "ceil_mode": False}, ValueError, r"`stride` must be >= 1"),
+        ({**_WINDOW, "padding": [-1, 0], "ceil_mode": False}, ValueError, "`padding` must be >= 0"),
+        ({**_WINDOW, "dilation": [1.0, 1], "ceil_mode": False}, TypeError, "`dilation` must be"),
+        ([3, 3], TypeError, "a pool window must be a dict"),
+    ],
+)
+def test_pool_window_from_plan_data_is_validated(window, error, match):
+    # Plans store windows as dicts: a hand-edited or corrupted one is refused like bad arguments.
+    with pytest.raises(error, match=match):
+        PoolWindow.from_dict(window)
 
 
 def test_from_pool_refuses_other_modules():

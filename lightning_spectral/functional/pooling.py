@@ -23,6 +23,17 @@ bin copied back to both input bins); autograd derives it from the linear forward
 ``|k| <= (c - 1) / 2``; an even one keeps ``|k| < c / 2`` fully and the pair ``+-c/2`` at half
 weight, so the result stays real and exactly ``c`` frequencies' worth of bandwidth is kept per
 dimension. ``cutoff == output size`` is no dropout.
+
+**Empty batches.** An input with a zero-size batch (or channel) dimension gives the empty output
+of the pooled shape, like ``torch.nn.functional.avg_pool2d``; its gradient is empty too.
+
+**Precision.** The FFT region runs in float32 (float64 stays float64) with autocast off, and the
+result returns in the input's dtype: pools are not on autocast's lists, so under
+``torch.autocast`` the output dtype is the input dtype, as for ``torch.nn.functional.max_pool2d``.
+
+**Matrix form.** Each 1D step is a real linear map, so pooling a fixed input size is a product
+with a real ``(out, in)`` matrix per dimension (:func:`spectral_pool_matrix`). The deployment
+form of the modules (``SpectralPool2d.deploy``) uses it, so its graph holds only real tensors.
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ from lightning_spectral.functional._checks import (
     to_tuple,
 )
 
-__all__ = ["spectral_pool1d", "spectral_pool2d"]
+__all__ = ["spectral_pool1d", "spectral_pool2d", "spectral_pool_matrix"]
 
 
 def _pool_last_dim(x: torch.Tensor, out_size: int, cutoff: int) -> torch.Tensor:
@@ -59,14 +70,13 @@ def _pool_last_dim(x: torch.Tensor, out_size: int, cutoff: int) -> torch.Tensor:
     return torch.fft.irfft(spectrum * scale, n=out_size, dim=-1)
 
 
-def _spectral_pool(
-    input: torch.Tensor,
+def _check_sizes(
+    in_size: tuple[int, ...],
     output_size: int | Sequence[int],
     cutoff: int | Sequence[int] | None,
     ndim: int,
-) -> torch.Tensor:
-    check_tensor(input, "input", (ndim + 1, ndim + 2))
-    in_size = tuple(input.shape[-ndim:])
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Validated ``(output size, cutoff)`` per dimension for a spatial input size."""
     out_size = to_tuple(output_size, ndim, "output_size")
     if any(o > i for o, i in zip(out_size, in_size, strict=True)):
         raise ValueError(
@@ -75,10 +85,29 @@ def _spectral_pool(
     cut = out_size if cutoff is None else to_tuple(cutoff, ndim, "cutoff")
     if any(c > o for c, o in zip(cut, out_size, strict=True)):
         raise ValueError(f"`cutoff` must be in [1, output_size={out_size}], got {cutoff!r}")
+    return out_size, cut
+
+
+def _spectral_pool(
+    input: torch.Tensor,
+    output_size: int | Sequence[int],
+    cutoff: int | Sequence[int] | None,
+    ndim: int,
+) -> torch.Tensor:
+    check_tensor(input, "input", (ndim + 1, ndim + 2))
+    out_size, cut = _check_sizes(tuple(input.shape[-ndim:]), output_size, cutoff, ndim)
+    first = input.dim() - ndim
+    if input.numel() == 0:
+        # The FFT libraries refuse empty batches; a crop of the empty input has the pooled shape
+        # and an (empty) gradient path, like torch's pools.
+        y = input
+        for axis, size in enumerate(out_size):
+            y = y.narrow(first + axis, 0, size)
+        return y.clone()
     with fft_precision(input.device):
         y = input.to(compute_dtype(input.dtype))
         for axis in range(ndim):
-            dim = input.dim() - ndim + axis
+            dim = first + axis
             y = _pool_last_dim(y.movedim(dim, -1), out_size[axis], cut[axis]).movedim(-1, dim)
     return y.to(input.dtype)
 
@@ -95,6 +124,16 @@ def spectral_pool1d(
 
     Returns:
         ``(B, C, L_out)`` (or unbatched), real, in the input's dtype.
+
+    Example:
+        >>> import torch
+        >>> t = torch.arange(16) / 16
+        >>> x = torch.cos(2 * torch.pi * 3 * t).expand(2, 1, 16)  # 3 cycles over 16 samples
+        >>> y = spectral_pool1d(x, 8)  # the same 3 cycles over 8 samples
+        >>> y.shape
+        torch.Size([2, 1, 8])
+        >>> torch.allclose(y, torch.cos(2 * torch.pi * 3 * torch.arange(8) / 8), atol=1e-6)
+        True
     """
     return _spectral_pool(input, output_size, cutoff, ndim=1)
 
@@ -114,5 +153,63 @@ def spectral_pool2d(
 
     Returns:
         ``(B, C, H_out, W_out)`` (or unbatched), real, in the input's dtype.
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(8, 3, 32, 32)
+        >>> spectral_pool2d(x, (16, 15)).shape
+        torch.Size([8, 3, 16, 15])
+        >>> spectral_pool2d(torch.full((1, 6, 6), 2.0), 3)  # amplitude-preserving
+        tensor([[[2., 2., 2.],
+                 [2., 2., 2.],
+                 [2., 2., 2.]]])
     """
     return _spectral_pool(input, output_size, cutoff, ndim=2)
+
+
+def spectral_pool_matrix(
+    input_size: int,
+    output_size: int,
+    cutoff: int | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The real matrix of 1D spectral pooling of a fixed input length.
+
+    ``spectral_pool1d(x, output_size, cutoff) == x @ M.T``: the operator is real and linear, so
+    it is the pooling of the unit vectors, computed here by the FFT reference in float64. The
+    2D pool is separable: ``spectral_pool2d(x, (h, w)) == M_h @ x @ M_w.T``.
+
+    Args:
+        input_size: ``L >= 1``.
+        output_size: ``L_out`` in ``[1, L]``.
+        cutoff: frequency-dropout bandwidth in ``[1, L_out]``; ``None`` for none.
+        dtype: floating dtype of the result (default: torch's default dtype).
+        device: device of the result (default: CPU).
+
+    Returns:
+        ``(L_out, L)`` real matrix.
+
+    Example:
+        >>> import torch
+        >>> m = spectral_pool_matrix(8, 4)
+        >>> m.shape
+        torch.Size([4, 8])
+        >>> x = torch.randn(2, 3, 8)
+        >>> torch.allclose(x @ m.T, spectral_pool1d(x, 4), atol=1e-6)
+        True
+    """
+    if isinstance(input_size, bool) or not isinstance(input_size, int):
+        raise TypeError(f"`input_size` must be an int, got {input_size!r}")
+    if input_size < 1:
+        raise ValueError(f"`input_size` must be >= 1, got {input_size}")
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"`dtype` must be a floating torch.dtype, got {dtype!r}")
+    (out,), (cut,) = _check_sizes((input_size,), output_size, cutoff, ndim=1)
+    with fft_precision(torch.device(device or "cpu")):
+        eye = torch.eye(input_size, dtype=torch.float64, device=device)
+        # Row t of the pooled identity is the image of the unit vector e_t: column t of M.
+        return _pool_last_dim(eye, out, cut).T.to(dtype).contiguous()

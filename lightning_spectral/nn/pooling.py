@@ -43,22 +43,21 @@ import torch
 from torch import nn
 
 from lightning_spectral import kernels
+from lightning_spectral.functional._checks import fft_precision, to_tuple
+from lightning_spectral.functional.pooling import spectral_pool_matrix
 from lightning_spectral.nn._state import OptionalExtraState
 
-__all__ = ["PoolWindow", "SpectralPool1d", "SpectralPool2d"]
+__all__ = [
+    "DeployedSpectralPool1d",
+    "DeployedSpectralPool2d",
+    "PoolWindow",
+    "SpectralPool1d",
+    "SpectralPool2d",
+]
 
 _STATE_VERSION = 1
 # Guards floor(c * n) against round-off such as 0.29 * 100 = 28.999999999999996.
 _FLOOR_EPS = 1e-9
-
-
-def _ints(value: Any, ndim: int, name: str, minimum: int) -> tuple[int, ...]:
-    items = (value,) * ndim if isinstance(value, int) else tuple(value)
-    if len(items) != ndim or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items
-    ):
-        raise ValueError(f"`{name}` must be {ndim} int(s) >= {minimum}, got {value!r}")
-    return items
 
 
 def _pool_output_size(
@@ -71,6 +70,36 @@ def _pool_output_size(
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
+
+def _output_size(value: Any, ndim: int) -> tuple[int | None, ...]:
+    """``ndim`` output sizes, each a positive int or ``None`` (keep the input size)."""
+    items = (value,) * ndim if isinstance(value, int) or value is None else value
+    if (
+        not isinstance(items, Sequence)
+        or isinstance(items, str)
+        or len(items) != ndim
+        or not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in items)
+    ):
+        raise TypeError(f"`output_size` must be an int or {ndim} ints (or None), got {value!r}")
+    if any(v is not None and v < 1 for v in items):
+        raise ValueError(f"`output_size` must be >= 1 (or None), got {value!r}")
+    return tuple(items)
+
+
+def _scale(value: Any, ndim: int) -> tuple[float, ...]:
+    """``ndim`` scale factors, each a real number in ``(0, 1]``."""
+    items = (value,) * ndim if isinstance(value, (int, float)) else value
+    if (
+        not isinstance(items, Sequence)
+        or isinstance(items, str)
+        or len(items) != ndim
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)
+    ):
+        raise TypeError(f"`scale` must be a float or {ndim} floats in (0, 1], got {value!r}")
+    if not all(0.0 < v <= 1.0 for v in items):  # NaN fails too
+        raise ValueError(f"`scale` must be {ndim} factor(s) in (0, 1], got {value!r}")
+    return tuple(float(v) for v in items)
 
 
 @dataclass(frozen=True)
@@ -92,12 +121,20 @@ class PoolWindow:
     ceil_mode: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.kernel_size, Sequence) or isinstance(self.kernel_size, str):
+            raise TypeError(
+                f"`kernel_size` must be a sequence of ints (one per dimension), "
+                f"got {self.kernel_size!r}"
+            )
         ndim = len(self.kernel_size)
-        object.__setattr__(self, "kernel_size", _ints(self.kernel_size, ndim, "kernel_size", 1))
-        object.__setattr__(self, "stride", _ints(self.stride, ndim, "stride", 1))
-        object.__setattr__(self, "padding", _ints(self.padding, ndim, "padding", 0))
-        object.__setattr__(self, "dilation", _ints(self.dilation, ndim, "dilation", 1))
-        object.__setattr__(self, "ceil_mode", bool(self.ceil_mode))
+        if ndim not in (1, 2):
+            raise ValueError(f"`kernel_size` must have 1 or 2 entries, got {self.kernel_size!r}")
+        if not isinstance(self.ceil_mode, bool):
+            raise TypeError(f"`ceil_mode` must be a bool, got {self.ceil_mode!r}")
+        object.__setattr__(self, "kernel_size", to_tuple(self.kernel_size, ndim, "kernel_size", 1))
+        object.__setattr__(self, "stride", to_tuple(self.stride, ndim, "stride", 1))
+        object.__setattr__(self, "padding", to_tuple(self.padding, ndim, "padding", 0))
+        object.__setattr__(self, "dilation", to_tuple(self.dilation, ndim, "dilation", 1))
         for k, p, d, s in zip(
             self.kernel_size, self.padding, self.dilation, self.stride, strict=True
         ):
@@ -136,15 +173,13 @@ class PoolWindow:
     def from_dict(cls, data: dict[str, Any]) -> PoolWindow:
         """Inverse of :meth:`to_dict`."""
         keys = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-        if not isinstance(data, dict) or any(key not in data for key in keys):
-            raise ValueError(f"a pool window needs the keys {keys}, got {data!r}")
-        return cls(
-            tuple(data["kernel_size"]),
-            tuple(data["stride"]),
-            tuple(data["padding"]),
-            tuple(data["dilation"]),
-            bool(data["ceil_mode"]),
-        )
+        if not isinstance(data, dict):
+            raise TypeError(f"a pool window must be a dict with the keys {keys}, got {data!r}")
+        if set(data) != set(keys):
+            raise ValueError(
+                f"a pool window needs exactly the keys {keys}, got {sorted(data, key=str)}"
+            )
+        return cls(*(data[key] for key in keys))
 
 
 class _SpectralPoolNd(OptionalExtraState, nn.Module):
@@ -178,33 +213,21 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
         self.scale: tuple[float, ...] | None = None
         self.window: PoolWindow | None = None
         if output_size is not None:
-            items = (output_size,) * ndim if isinstance(output_size, int) else tuple(output_size)
-            if len(items) != ndim or not all(
-                v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
-                for v in items
-            ):
-                raise ValueError(
-                    f"`output_size` must be {ndim} positive int(s) (or None), got {output_size!r}"
-                )
-            self.output_size = items
+            self.output_size = _output_size(output_size, ndim)
         elif scale is not None:
-            items = (scale,) * ndim if isinstance(scale, (int, float)) else tuple(scale)
-            if len(items) != ndim or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v <= 1.0
-                for v in items
-            ):
-                raise ValueError(f"`scale` must be {ndim} factor(s) in (0, 1], got {scale!r}")
-            self.scale = tuple(float(v) for v in items)
+            self.scale = _scale(scale, ndim)
         else:
             geometry = PoolWindow.from_dict(window) if isinstance(window, dict) else window
-            if not isinstance(geometry, PoolWindow) or geometry.ndim != ndim:
+            if not isinstance(geometry, PoolWindow):
+                raise TypeError(f"`window` must be a PoolWindow or its dict, got {window!r}")
+            if geometry.ndim != ndim:
                 raise ValueError(f"`window` must be a {ndim}D PoolWindow, got {window!r}")
             self.window = geometry
         self.dropout_min = dropout_min
         if isinstance(dropout_seed, bool) or not isinstance(dropout_seed, int):
-            raise ValueError(f"`dropout_seed` must be an int, got {dropout_seed!r}")
+            raise TypeError(f"`dropout_seed` must be an int, got {dropout_seed!r}")
         self.dropout_seed = dropout_seed
-        self.dropout_draws = 0
+        self._dropout_draws = 0
 
     # ---------------------------------------------------------------------------------------
     # Configuration
@@ -219,7 +242,7 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
     def dropout_min(self, value: float | None) -> None:
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"`dropout_min` must be None or a float in [0, 1], got {value!r}")
+                raise TypeError(f"`dropout_min` must be None or a float in [0, 1], got {value!r}")
             value = float(value)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"`dropout_min` must be None or a float in [0, 1], got {value!r}")
@@ -316,20 +339,90 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
     # State: the draw counter
     # ---------------------------------------------------------------------------------------
 
+    @property
+    def dropout_draws(self) -> int:
+        """Number of frequency-dropout cutoffs drawn so far (the position in the sequence)."""
+        return self._dropout_draws
+
+    @dropout_draws.setter
+    def dropout_draws(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"`dropout_draws` must be an int >= 0, got {value!r}")
+        if value < 0:
+            raise ValueError(f"`dropout_draws` must be an int >= 0, got {value!r}")
+        self._dropout_draws = value
+
     def get_extra_state(self) -> dict[str, Any]:
         """The frequency-dropout draw counter (plain data)."""
         return {"version": _STATE_VERSION, "dropout_draws": self.dropout_draws}
 
     def set_extra_state(self, state: Any) -> None:
-        """Restore the draw counter written by :meth:`get_extra_state`."""
-        if not isinstance(state, dict) or "dropout_draws" not in state:
-            raise ValueError(f"unrecognised spectral-pool state {state!r}")
-        if state.get("version", _STATE_VERSION) > _STATE_VERSION:
+        """Restore the draw counter written by :meth:`get_extra_state`, validating every field.
+
+        Raises:
+            TypeError: for a state that is not a dict, or a field of the wrong type.
+            ValueError: for missing or unknown keys, a version newer than this package's, or a
+                negative draw counter.
+        """
+        keys = {"version", "dropout_draws"}
+        if not isinstance(state, dict):
+            raise TypeError(
+                f"spectral-pool state must be a dict with keys {sorted(keys)}, got {state!r}"
+            )
+        if "dropout_draws" not in state or not set(state) <= keys:
             raise ValueError(
-                f"spectral-pool state version {state['version']} is newer than this "
+                f"spectral-pool state must have the keys {sorted(keys)} ('version' optional), "
+                f"got {sorted(state, key=str)}"
+            )
+        version = state.get("version", _STATE_VERSION)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise TypeError(f"spectral-pool state `version` must be an int, got {version!r}")
+        if version > _STATE_VERSION:
+            raise ValueError(
+                f"spectral-pool state version {version} is newer than this "
                 f"lightning-spectral supports ({_STATE_VERSION}); upgrade the package"
             )
-        self.dropout_draws = int(state["dropout_draws"])
+        if version < 1:
+            raise ValueError(f"spectral-pool state `version` must be >= 1, got {version}")
+        self.dropout_draws = state["dropout_draws"]  # validated by the setter
+
+    # ---------------------------------------------------------------------------------------
+    # Deployment: the all-real matrix form
+    # ---------------------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        input_size: int | Sequence[int],
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> DeployedSpectralPool1d | DeployedSpectralPool2d:
+        """The eval-mode operator for one spatial input size, as real matrix products.
+
+        The result computes what this module computes in eval mode (no frequency dropout) with
+        one real ``(out, in)`` matrix per dimension (:func:`spectral_pool_matrix`), so its graph
+        holds only real tensors: ``torch.export``, ONNX and TorchScript take it.
+
+        Args:
+            input_size: the spatial input size (an int for each dimension, or one int for all).
+            dtype: dtype of the matrices, in which the deployed pool computes.
+            device: device of the matrices.
+
+        Returns:
+            A :class:`DeployedSpectralPool1d` or :class:`DeployedSpectralPool2d`.
+        """
+        size = to_tuple(input_size, self._ndim, "input_size")
+        deployed = _DEPLOYED[self._ndim](size, self.output_size_for(size), dtype=dtype)
+        return deployed.to(device) if device is not None else deployed
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        # Called by torch.jit.script on this module and every submodule: refuse clearly instead
+        # of TorchScript's parse error on the Python logic (output sizes, dropout draws).
+        raise RuntimeError(
+            f"{type(self).__name__} cannot be compiled by TorchScript (its output size and "
+            "frequency-dropout draws are Python logic); script `pool.deploy(input_size)` "
+            "instead, or export the eval-mode model with torch.export"
+        )
 
     # ---------------------------------------------------------------------------------------
     # Construction from a torch pool, representation
@@ -358,13 +451,13 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
             raise TypeError(f"{cls.__name__}.from_pool cannot replace {type(pool).__name__}")
         if getattr(pool, "return_indices", False):
             raise TypeError("a pool with return_indices=True returns a tuple; not replaceable")
-        kernel = _ints(pool.kernel_size, ndim, "kernel_size", 1)
-        stride = kernel if pool.stride is None else _ints(pool.stride, ndim, "stride", 1)
+        kernel = to_tuple(pool.kernel_size, ndim, "kernel_size", 1)
+        stride = kernel if pool.stride is None else to_tuple(pool.stride, ndim, "stride", 1)
         window = PoolWindow(
             kernel,
             stride,
-            _ints(pool.padding, ndim, "padding", 0),
-            _ints(getattr(pool, "dilation", 1), ndim, "dilation", 1),
+            to_tuple(pool.padding, ndim, "padding", 0),
+            to_tuple(getattr(pool, "dilation", 1), ndim, "dilation", 1),
             bool(pool.ceil_mode),
         )
         return cls(window=window, **options)
@@ -422,3 +515,158 @@ class SpectralPool2d(_SpectralPoolNd):
     _ndim = 2
     _window_pools = (nn.MaxPool2d, nn.AvgPool2d)
     _adaptive_pools = (nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
+
+
+class _DeployedSpectralPoolNd(nn.Module):
+    """Shared construction of :class:`DeployedSpectralPool1d` and :class:`DeployedSpectralPool2d`.
+
+    The matrices are non-persistent buffers: they are derived from the sizes (the state dict is
+    empty), follow ``.to(...)``, and are constants of an exported graph.
+    """
+
+    _ndim: ClassVar[int]
+
+    def __init__(
+        self,
+        input_size: int | Sequence[int],
+        output_size: int | Sequence[int],
+        *,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        ndim = self._ndim
+        self.ndim = ndim  # an instance attribute: TorchScript does not see class variables
+        self.input_size: tuple[int, ...] = to_tuple(input_size, ndim, "input_size")
+        self.output_size: tuple[int, ...] = to_tuple(output_size, ndim, "output_size")
+        for axis, (n, o) in enumerate(zip(self.input_size, self.output_size, strict=True)):
+            self.register_buffer(
+                f"matrix{axis}", spectral_pool_matrix(n, o, dtype=dtype), persistent=False
+            )
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, output_size={self.output_size}"
+
+    def _check_input(self, input: torch.Tensor, spatial: list[int]) -> None:
+        # TorchScript-compatible checks (no f-strings): the matrices fit one input size only.
+        if input.dim() != self.ndim + 1 and input.dim() != self.ndim + 2:
+            raise ValueError(
+                "`input` must have "
+                + str(self.ndim + 1)
+                + " or "
+                + str(self.ndim + 2)
+                + " dimensions, got shape "
+                + str(list(input.shape))
+            )
+        if not input.is_floating_point():
+            raise TypeError("`input` must be a floating tensor, got " + str(input.dtype))
+        if spatial != list(self.input_size):
+            raise ValueError(
+                "this deployed spectral pool was built for the input size "
+                + str(list(self.input_size))
+                + ", got "
+                + str(spatial)
+                + "; deploy the pool for each input size it sees"
+            )
+
+
+class DeployedSpectralPool1d(_DeployedSpectralPoolNd):
+    """Eval-mode 1D spectral pooling of a fixed input length as a real matrix product.
+
+    Built by :meth:`SpectralPool1d.deploy`; computes ``input @ M.T`` with the
+    :func:`~lightning_spectral.functional.pooling.spectral_pool_matrix` ``M`` (in ``M``'s dtype,
+    the result in the input's dtype), so the graph holds only real tensors.
+
+    Args:
+        input_size: ``L`` (int or 1-tuple).
+        output_size: ``L_out`` in ``[1, L]``.
+        dtype: dtype of the matrix.
+
+    Shape:
+        ``(B, C, L)`` or ``(C, L)`` -> ``(B, C, L_out)`` or ``(C, L_out)``.
+
+    Example:
+        >>> import torch
+        >>> pool = SpectralPool1d(scale=0.5)
+        >>> deployed = pool.deploy(20)
+        >>> deployed
+        DeployedSpectralPool1d(input_size=(20,), output_size=(10,))
+        >>> x = torch.randn(4, 3, 20)
+        >>> torch.allclose(deployed(x), pool.eval()(x), atol=1e-5)
+        True
+    """
+
+    _ndim = 1
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Pool the last dimension.
+
+        Args:
+            input: ``(B, C, L)`` or ``(C, L)`` with ``L == input_size``.
+
+        Returns:
+            ``(B, C, L_out)`` (or unbatched), in the input's dtype.
+        """
+        self._check_input(input, [input.shape[-1]])
+        if torch.jit.is_scripting():
+            return self._products(input)
+        with fft_precision(input.device):  # as the FFT form: no autocast, input dtype out
+            return self._products(input)
+
+    def _products(self, input: torch.Tensor) -> torch.Tensor:
+        y = torch.matmul(input.to(self.matrix0.dtype), self.matrix0.T)
+        return y.to(input.dtype)
+
+
+class DeployedSpectralPool2d(_DeployedSpectralPoolNd):
+    """Eval-mode 2D spectral pooling of a fixed input size as real matrix products.
+
+    Built by :meth:`SpectralPool2d.deploy`; computes ``M_h @ input @ M_w.T`` with the
+    :func:`~lightning_spectral.functional.pooling.spectral_pool_matrix` of each dimension (in
+    their dtype, the result in the input's dtype), so the graph holds only real tensors.
+
+    Args:
+        input_size: ``(H, W)`` or an int for both.
+        output_size: ``(H_out, W_out)`` or an int for both, each at most the input size.
+        dtype: dtype of the matrices.
+
+    Shape:
+        ``(B, C, H, W)`` or ``(C, H, W)`` -> ``(B, C, H_out, W_out)`` or unbatched.
+
+    Example:
+        >>> import torch
+        >>> pool = SpectralPool2d.from_pool(torch.nn.MaxPool2d(2))
+        >>> deployed = pool.deploy((9, 12))
+        >>> deployed
+        DeployedSpectralPool2d(input_size=(9, 12), output_size=(4, 6))
+        >>> x = torch.randn(2, 3, 9, 12)
+        >>> torch.allclose(deployed(x), pool.eval()(x), atol=1e-5)
+        True
+    """
+
+    _ndim = 2
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Pool the last two dimensions.
+
+        Args:
+            input: ``(B, C, H, W)`` or ``(C, H, W)`` with ``(H, W) == input_size``.
+
+        Returns:
+            ``(B, C, H_out, W_out)`` (or unbatched), in the input's dtype.
+        """
+        self._check_input(input, [input.shape[-2], input.shape[-1]])
+        if torch.jit.is_scripting():
+            return self._products(input)
+        with fft_precision(input.device):  # as the FFT form: no autocast, input dtype out
+            return self._products(input)
+
+    def _products(self, input: torch.Tensor) -> torch.Tensor:
+        y = torch.matmul(self.matrix0, input.to(self.matrix0.dtype))
+        y = torch.matmul(y, self.matrix1.T)
+        return y.to(input.dtype)
+
+
+_DEPLOYED: dict[int, type[DeployedSpectralPool1d] | type[DeployedSpectralPool2d]] = {
+    1: DeployedSpectralPool1d,
+    2: DeployedSpectralPool2d,
+}
