@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import io
 import math
+import warnings
 
 import pytest
 import torch
@@ -245,3 +246,85 @@ def test_dropout_1d_and_gradients():
     torch.testing.assert_close(out, spectral_pool1d(x, 6, replay.draw_cutoff((6,))[0]))
     out.square().sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# State restored from a checkpoint is validated like constructor arguments
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "match"),
+    [
+        ({"version": 1, "dropout_draws": -1}, ValueError, r"`dropout_draws` must be an int >= 0"),
+        ({"version": 1, "dropout_draws": 2.7}, TypeError, r"`dropout_draws`.*got 2.7"),
+        ({"version": 1, "dropout_draws": "3"}, TypeError, r"`dropout_draws`.*got '3'"),
+        ({"version": 1, "dropout_draws": True}, TypeError, r"`dropout_draws`.*got True"),
+        ({"version": 0, "dropout_draws": 0}, ValueError, r"`version` must be >= 1, got 0"),
+        ({"version": "1", "dropout_draws": 0}, TypeError, r"`version` must be an int, got '1'"),
+        ({"version": 2, "dropout_draws": 0}, ValueError, "newer"),
+        ({"version": 1}, ValueError, "must have the keys"),
+        ({"version": 1, "dropout_draws": 0, "cutoff": 3}, ValueError, r"got \['cutoff', "),
+        ([1, 0], TypeError, "must be a dict"),
+    ],
+)
+def test_bad_extra_state_is_refused_on_load(state, error, match):
+    pool = SpectralPool2d(4, dropout_min=0.5)
+    pool.draw_cutoff((4, 4))
+    state_dict = {"_extra_state": state}
+    with pytest.raises(error, match=match):
+        pool.load_state_dict(state_dict)
+    assert pool.dropout_draws == 1  # a refused state changes nothing
+
+
+def test_extra_state_without_version_and_the_counter_setter():
+    pool = SpectralPool1d(4)
+    pool.load_state_dict({"_extra_state": {"dropout_draws": 7}})
+    assert pool.dropout_draws == 7
+    with pytest.raises(ValueError, match=r"`dropout_draws` must be an int >= 0, got -2"):
+        pool.dropout_draws = -2
+
+
+# ---------------------------------------------------------------------------------------------
+# Empty batches, autocast, TorchScript
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize(
+    ("pool", "shape", "reference"),
+    [
+        (SpectralPool2d.from_pool(nn.MaxPool2d(2)), (0, 3, 9, 8), nn.MaxPool2d(2)),
+        (SpectralPool2d(scale=0.5, dropout_min=0.2), (0, 3, 9, 8), nn.AvgPool2d(2)),
+        (SpectralPool1d.from_pool(nn.AvgPool1d(3)), (0, 2, 10), nn.AvgPool1d(3)),
+        (SpectralPool1d(4, dropout_min=0.0), (0, 2, 10), nn.AdaptiveAvgPool1d(4)),
+    ],
+)
+def test_empty_batch_gives_torchs_empty_output(pool, shape, reference, training):
+    pool.train(training)
+    x = torch.randn(shape, requires_grad=True)
+    y = pool(x)
+    assert y.shape == reference(x).shape and y.dtype == x.dtype
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_autocast_keeps_the_input_dtype_like_torchs_pools(dtype):
+    pool = SpectralPool2d(scale=0.5)
+    x = torch.randn(2, 3, 12, 10).to(dtype)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = pool(x)
+        expected_dtype = nn.functional.max_pool2d(x, 2).dtype
+    assert y.dtype == expected_dtype == dtype
+    # The FFT region ran in float32 whatever the autocast region: the result is the float32
+    # pool of the input, rounded once to the input dtype.
+    torch.testing.assert_close(y, pool(x.float()).to(dtype), rtol=0, atol=0)
+
+
+def test_torchscript_refuses_the_module_with_a_clear_error():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), SpectralPool2d(scale=0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+        with pytest.raises(RuntimeError, match=r"SpectralPool2d cannot be compiled.*pool.deploy"):
+            torch.jit.script(model)

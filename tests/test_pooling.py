@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightning_spectral.functional import spectral_pool1d, spectral_pool2d
+from lightning_spectral.functional.pooling import spectral_pool_matrix
 
 POOL = {1: spectral_pool1d, 2: spectral_pool2d}
 
@@ -355,3 +356,82 @@ def test_pool1d_bad_arguments(kwargs: dict, error: type, match: str) -> None:
     kwargs = {"input": torch.randn(2, 3, 16), **kwargs}
     with pytest.raises(error, match=match):
         spectral_pool1d(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Empty batches, autocast, the matrix form
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "output_size", "cutoff", "reference"),
+    [
+        ((0, 3, 9, 8), (4, 4), None, lambda x: torch.nn.functional.avg_pool2d(x, 2)),
+        (
+            (0, 3, 9, 8),
+            (3, 5),
+            (2, 3),
+            lambda x: torch.nn.functional.adaptive_avg_pool2d(x, (3, 5)),
+        ),
+        ((0, 2, 11), 5, 3, lambda x: torch.nn.functional.avg_pool1d(x, 2)),
+        ((0, 2, 11), 11, None, lambda x: torch.nn.functional.avg_pool1d(x, 1)),
+    ],
+)
+def test_empty_batch_forward_and_backward(shape, output_size, cutoff, reference) -> None:
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    y = POOL[len(shape) - 2](x, output_size, cutoff)
+    assert y.shape == reference(x).shape and y.dtype == x.dtype
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_empty_batch_arguments_are_still_checked(ndim: int) -> None:
+    x = torch.randn(0, 2, *(6,) * ndim)
+    with pytest.raises(ValueError, match=r"`output_size` must be <= the input size"):
+        POOL[ndim](x, 7)
+    with pytest.raises(ValueError, match=r"`cutoff` must be in \[1, output_size"):
+        POOL[ndim](x, 3, 4)
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_autocast_output_dtype_is_the_input_dtype(ndim: int, dtype: torch.dtype) -> None:
+    x = torch.randn(2, 3, *(15,) * ndim).to(dtype)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = POOL[ndim](x, 7, 5)
+    assert y.dtype == dtype  # pools are not on autocast's lists (like max_pool2d)
+    torch.testing.assert_close(y, POOL[ndim](x.float(), 7, 5).to(dtype), rtol=0, atol=0)
+
+
+@settings(max_examples=25)
+@given(sizes=pool_sizes(), data=st.data())
+def test_pool_matrix_is_the_pool(sizes: tuple[int, int], data) -> None:
+    in_size, out_size = sizes
+    cutoff = data.draw(st.one_of(st.none(), st.integers(1, out_size)))
+    m = spectral_pool_matrix(in_size, out_size, cutoff, dtype=torch.float64)
+    assert m.shape == (out_size, in_size) and m.dtype == torch.float64
+    x = torch.randn(3, 2, in_size, dtype=torch.float64)
+    torch.testing.assert_close(x @ m.T, spectral_pool1d(x, out_size, cutoff), rtol=0, atol=1e-12)
+
+
+def test_pool_matrix_2d_is_separable() -> None:
+    x = torch.randn(2, 3, 9, 12, dtype=torch.float64)
+    m_h = spectral_pool_matrix(9, 4, dtype=torch.float64)
+    m_w = spectral_pool_matrix(12, 7, dtype=torch.float64)
+    torch.testing.assert_close(m_h @ x @ m_w.T, spectral_pool2d(x, (4, 7)), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((8.0, 4), {}, TypeError, r"`input_size` must be an int, got 8.0"),
+        ((0, 1), {}, ValueError, r"`input_size` must be >= 1, got 0"),
+        ((8, 9), {}, ValueError, r"`output_size` must be <= the input size \(8,\), got \(9,\)"),
+        ((8, 4, 5), {}, ValueError, r"`cutoff` must be in \[1, output_size=\(4,\)\], got 5"),
+        ((8, 4), {"dtype": torch.int64}, TypeError, r"`dtype` must be a floating torch.dtype"),
+    ],
+)
+def test_pool_matrix_bad_arguments(args, kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        spectral_pool_matrix(*args, **kwargs)
