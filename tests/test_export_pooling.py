@@ -29,6 +29,9 @@ CASES = [
     pytest.param(lambda: SpectralPool1d(scale=0.5), (3, 13), id="1d-unbatched"),
 ]
 
+# ONNX export takes seconds per model: odd and even sizes of both pools are enough there.
+ONNX_CASES = [CASES[0], CASES[1], CASES[4], CASES[5]]
+
 
 def _deployed(make, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module, torch.Tensor]:
     pool = make()
@@ -129,13 +132,19 @@ def test_torch_export_has_an_all_real_graph_and_no_warnings(make, shape) -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         program = torch.export.export(deployed, (x,))
-    values = [node.meta.get("val") for node in program.graph.nodes]
+    # Every graph, nested ones (higher-order ops such as autocast regions) included.
+    graphs = [
+        m.graph for m in program.graph_module.modules() if isinstance(m, torch.fx.GraphModule)
+    ]
+    values = [node.meta.get("val") for graph in graphs for node in graph.nodes]
     dtypes = {v.dtype for v in values if isinstance(v, torch.Tensor)}
     assert dtypes == {torch.float32}, dtypes
+    targets = {str(node.target) for graph in graphs for node in graph.nodes}
+    assert not any("fft" in target or "autocast" in target for target in targets), targets
     torch.testing.assert_close(program.module()(x), pool(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(("make", "shape"), CASES)
+@pytest.mark.parametrize(("make", "shape"), ONNX_CASES)
 def test_onnx_export_runs_in_onnxruntime_equal_to_eager(make, shape, tmp_path) -> None:
     pytest.importorskip("onnxscript", reason="the dynamo ONNX exporter needs onnxscript")
     onnx = pytest.importorskip("onnx", reason="ONNX export needs the `export` extra")

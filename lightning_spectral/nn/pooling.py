@@ -546,6 +546,19 @@ class _DeployedSpectralPoolNd(nn.Module):
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, output_size={self.output_size}"
 
+    def _products(self, input: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # each subclass: its matrix products
+
+    def _autocast_off(self, input: torch.Tensor) -> torch.Tensor:
+        # As the FFT form: computed without autocast, the result in the input dtype. Outside an
+        # autocast region no context is entered, so an exported graph is the bare products.
+        if torch.jit.is_scripting():
+            return self._products(input)
+        if not torch.is_autocast_enabled(input.device.type):
+            return self._products(input)
+        with fft_precision(input.device):
+            return self._products(input)
+
     def _check_input(self, input: torch.Tensor, spatial: list[int]) -> None:
         # TorchScript-compatible checks (no f-strings): the matrices fit one input size only.
         if input.dim() != self.ndim + 1 and input.dim() != self.ndim + 2:
@@ -607,10 +620,7 @@ class DeployedSpectralPool1d(_DeployedSpectralPoolNd):
             ``(B, C, L_out)`` (or unbatched), in the input's dtype.
         """
         self._check_input(input, [input.shape[-1]])
-        if torch.jit.is_scripting():
-            return self._products(input)
-        with fft_precision(input.device):  # as the FFT form: no autocast, input dtype out
-            return self._products(input)
+        return self._autocast_off(input)
 
     def _products(self, input: torch.Tensor) -> torch.Tensor:
         y = torch.matmul(input.to(self.matrix0.dtype), self.matrix0.T)
@@ -655,10 +665,7 @@ class DeployedSpectralPool2d(_DeployedSpectralPoolNd):
             ``(B, C, H_out, W_out)`` (or unbatched), in the input's dtype.
         """
         self._check_input(input, [input.shape[-2], input.shape[-1]])
-        if torch.jit.is_scripting():
-            return self._products(input)
-        with fft_precision(input.device):  # as the FFT form: no autocast, input dtype out
-            return self._products(input)
+        return self._autocast_off(input)
 
     def _products(self, input: torch.Tensor) -> torch.Tensor:
         y = torch.matmul(self.matrix0, input.to(self.matrix0.dtype))
