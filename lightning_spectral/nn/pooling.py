@@ -28,6 +28,16 @@ the number of draws made so far; that counter is saved in the state dict (``_ext
 every DDP rank draws the same cutoff and a resumed run continues the sequence. Under
 ``torch.compile`` the dropout forward runs eagerly (its cutoff changes every step); the eval path
 and the no-dropout path compile normally.
+
+**Deployment.** :meth:`SpectralPool2d.deploy` (and ``SpectralPool1d.deploy``) gives the eval-mode
+operator for one input size as real matrix products (:class:`DeployedSpectralPool2d`): its graph
+holds no complex tensor, so ``torch.export``, ``torch.onnx.export(..., dynamo=True)`` and
+onnxruntime take it, and TorchScript scripts it. TorchScript refuses the training module itself
+with an error that points to ``deploy`` (its output size and dropout draws are Python logic).
+
+**Restored state** (``load_state_dict``) is validated like constructor arguments: a wrong type is
+a ``TypeError``, a negative draw counter, a missing or unknown key or a newer state version a
+``ValueError``.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import operator
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import torch
 from torch import nn
@@ -112,6 +122,13 @@ class PoolWindow:
         padding: per dimension (each side).
         dilation: per dimension (1 for average pools).
         ceil_mode: PyTorch's ``ceil_mode``.
+
+    Example:
+        >>> window = PoolWindow((3, 3), (2, 2), (1, 1), (1, 1))
+        >>> window.output_size((32, 15))  # as nn.MaxPool2d(3, stride=2, padding=1)
+        (16, 8)
+        >>> PoolWindow.from_dict(window.to_dict()) == window
+        True
     """
 
     kernel_size: tuple[int, ...]
@@ -410,12 +427,19 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
 
         Returns:
             A :class:`DeployedSpectralPool1d` or :class:`DeployedSpectralPool2d`.
+
+        Example:
+            >>> import torch
+            >>> deployed = SpectralPool2d(scale=0.5).deploy((32, 32))
+            >>> program = torch.export.export(deployed, (torch.randn(1, 3, 32, 32),))
+            >>> program.module()(torch.randn(1, 3, 32, 32)).shape
+            torch.Size([1, 3, 16, 16])
         """
         size = to_tuple(input_size, self._ndim, "input_size")
         deployed = _DEPLOYED[self._ndim](size, self.output_size_for(size), dtype=dtype)
         return deployed.to(device) if device is not None else deployed
 
-    def __prepare_scriptable__(self) -> nn.Module:
+    def __prepare_scriptable__(self) -> NoReturn:
         # Called by torch.jit.script on this module and every submodule: refuse clearly instead
         # of TorchScript's parse error on the Python logic (output sizes, dropout draws).
         raise RuntimeError(
@@ -491,6 +515,18 @@ class SpectralPool1d(_SpectralPoolNd):
 
     Shape:
         ``(B, C, L)`` or ``(C, L)`` -> ``(B, C, L_out)`` or ``(C, L_out)``.
+
+    Example:
+        >>> import torch
+        >>> pool = SpectralPool1d(scale=0.5, dropout_min=0.5)
+        >>> pool(torch.randn(4, 3, 21)).shape  # training: a random cutoff, the same size
+        torch.Size([4, 3, 10])
+        >>> pool.dropout_draws
+        1
+        >>> SpectralPool1d.from_pool(torch.nn.MaxPool1d(3, stride=2, padding=1))(
+        ...     torch.randn(4, 3, 21)
+        ... ).shape
+        torch.Size([4, 3, 11])
     """
 
     _ndim = 1
@@ -510,6 +546,16 @@ class SpectralPool2d(_SpectralPoolNd):
 
     Shape:
         ``(B, C, H, W)`` or ``(C, H, W)`` -> ``(B, C, H_out, W_out)`` or unbatched.
+
+    Example:
+        >>> import torch
+        >>> pool = SpectralPool2d.from_pool(torch.nn.MaxPool2d(2))
+        >>> pool
+        SpectralPool2d(window(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)))
+        >>> pool(torch.randn(8, 16, 32, 31)).shape
+        torch.Size([8, 16, 16, 15])
+        >>> SpectralPool2d((8, None))(torch.randn(2, 3, 16, 12)).shape  # None keeps the width
+        torch.Size([2, 3, 8, 12])
     """
 
     _ndim = 2
