@@ -103,6 +103,7 @@ def test_deployed_dtype_device_and_autocast() -> None:
     assert z.dtype == torch.float32  # autocast off inside, like the FFT form
     torch.testing.assert_close(z, deployed(y), rtol=0, atol=0)
     assert deployed(y.bfloat16()).dtype == torch.bfloat16
+    assert deployed(torch.randn(0, 4, 7, 6)).shape == (0, 4, 3, 3)  # an empty batch
 
 
 def test_deployed_refuses_other_inputs() -> None:

@@ -49,7 +49,7 @@ from lightning_spectral.functional._checks import (
     to_tuple,
 )
 
-__all__ = ["spectral_pool1d", "spectral_pool2d", "spectral_pool_matrix"]
+__all__ = ["check_pool_sizes", "spectral_pool1d", "spectral_pool2d", "spectral_pool_matrix"]
 
 
 def _pool_last_dim(x: torch.Tensor, out_size: int, cutoff: int) -> torch.Tensor:
@@ -70,13 +70,35 @@ def _pool_last_dim(x: torch.Tensor, out_size: int, cutoff: int) -> torch.Tensor:
     return torch.fft.irfft(spectrum * scale, n=out_size, dim=-1)
 
 
-def _check_sizes(
-    in_size: tuple[int, ...],
+def check_pool_sizes(
+    in_size: Sequence[int],
     output_size: int | Sequence[int],
     cutoff: int | Sequence[int] | None,
     ndim: int,
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Validated ``(output size, cutoff)`` per dimension for a spatial input size."""
+    """Validated output size and cutoff of a spectral pool, one int per dimension.
+
+    The argument rule of :func:`spectral_pool1d` / :func:`spectral_pool2d`, for callers that
+    pool on another backend.
+
+    Args:
+        in_size: the spatial input size (``ndim`` ints).
+        output_size: int or ``ndim`` ints, each in ``[1, input size]``.
+        cutoff: int or ``ndim`` ints, each in ``[1, output size]``; ``None`` for no dropout.
+        ndim: 1 or 2.
+
+    Returns:
+        ``(output_size, cutoff)`` as tuples (``cutoff == output_size`` when ``None``).
+
+    Raises:
+        TypeError: for a size that is not an int or a sequence of ``ndim`` ints.
+        ValueError: for a size out of its range.
+
+    Example:
+        >>> check_pool_sizes((9, 8), 4, (3, 4), ndim=2)
+        ((4, 4), (3, 4))
+    """
+    in_size = tuple(in_size)
     out_size = to_tuple(output_size, ndim, "output_size")
     if any(o > i for o, i in zip(out_size, in_size, strict=True)):
         raise ValueError(
@@ -95,7 +117,7 @@ def _spectral_pool(
     ndim: int,
 ) -> torch.Tensor:
     check_tensor(input, "input", (ndim + 1, ndim + 2))
-    out_size, cut = _check_sizes(tuple(input.shape[-ndim:]), output_size, cutoff, ndim)
+    out_size, cut = check_pool_sizes(tuple(input.shape[-ndim:]), output_size, cutoff, ndim)
     first = input.dim() - ndim
     if input.numel() == 0:
         # The FFT libraries refuse empty batches; a crop of the empty input has the pooled shape
@@ -208,7 +230,7 @@ def spectral_pool_matrix(
         dtype = torch.get_default_dtype()
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"`dtype` must be a floating torch.dtype, got {dtype!r}")
-    (out,), (cut,) = _check_sizes((input_size,), output_size, cutoff, ndim=1)
+    (out,), (cut,) = check_pool_sizes((input_size,), output_size, cutoff, ndim=1)
     with fft_precision(torch.device(device or "cpu")):
         eye = torch.eye(input_size, dtype=torch.float64, device=device)
         # Row t of the pooled identity is the image of the unit vector e_t: column t of M.
