@@ -328,3 +328,26 @@ def test_torchscript_refuses_the_module_with_a_clear_error():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
         with pytest.raises(RuntimeError, match=r"SpectralPool2d cannot be compiled.*pool.deploy"):
             torch.jit.script(model)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("output_size", [4, -1], ValueError),
+        ("output_size", [4, "4"], TypeError),
+        ("scale", [0.5, 2.0], ValueError),
+        ("window", {"kernel_size": [2, 2]}, ValueError),
+        ("dropout_min", -0.1, ValueError),
+        ("dropout_min", [0.1], TypeError),
+        ("dropout_seed", "7", TypeError),
+    ],
+)
+def test_corrupted_plan_entries_are_refused_like_constructor_arguments(field, value, error):
+    # A plan rebuilds a pool as type(pool)(**pool.config()); each field is checked on the way.
+    source = {"output_size": SpectralPool2d(4), "scale": SpectralPool2d(scale=0.5)}
+    pool = source.get(field, SpectralPool2d.from_pool(nn.MaxPool2d(2), dropout_min=0.2))
+    config = pool.config()
+    SpectralPool2d(**config)  # the written config rebuilds
+    config[field] = value
+    with pytest.raises(error, match=f"`{field}`|pool window"):
+        SpectralPool2d(**config)
