@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -50,6 +50,9 @@ def test_window_geometry_reproduces_the_torch_output_size(case):
     pool, size = case
     x = torch.randn(1, 2, *size)
     expected = pool(x).shape
+    # ceil_mode with padding can make torch upsample a tiny input; spectral pooling refuses that
+    # (tested below), so such draws are outside this property.
+    assume(all(o <= s for o, s in zip(expected[-2:], size, strict=True)))
     spectral = SpectralPool2d.from_pool(pool)
     assert spectral.output_size_for(size) == tuple(expected[-2:])
     assert spectral(x).shape == expected
