@@ -14,7 +14,6 @@ rendered pixels are returned as an ``(H, W, 3)`` ``uint8`` array.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +43,12 @@ _DPI = 100
 
 
 def matplotlib_available() -> bool:
-    """Whether matplotlib can be imported (without importing it)."""
-    return importlib.util.find_spec("matplotlib") is not None
+    """Whether matplotlib can be imported (imports it: call it once, at ``setup``)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
