@@ -6,10 +6,12 @@ read back from the event file with TensorBoard's ``EventAccumulator``, as Tensor
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +44,9 @@ from lightning_spectral.nn import BandLimitedConv1d, SpectralPool1d
 CONVS = {"net.features.0": (18, 18), "net.features.3": (10, 10)}  # padded input sizes
 PER_LAYER = ("train_compression", "eval_compression", "input_energy", "filter_energy")
 IMAGES = ("input_power", "filter_power_map", "energy_curve")
+PICTURES_SCRIPT = (
+    Path(__file__).resolve().parents[1] / "docs" / "figures" / "make_monitor_pictures.py"
+)
 
 
 def _values(series: dict, tag: str) -> list[float]:
@@ -292,6 +297,24 @@ def test_monitor_step_interval_and_1d_layers(tmp_path):
     table = _summary(events)[3]
     assert table[name]["signal"] == "36"
     assert table["net.features.2"]["type"] == "SpectralPool1d"
+
+    # The docs' script puts the layer's pictures side by side, unchanged.
+    spec = importlib.util.spec_from_file_location("make_monitor_pictures", PICTURES_SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    run = Path(trainer.logger.log_dir)
+    step, pictures = script.read_pictures(run, name)
+    assert step == 3 and [p.shape[-1] for p in pictures] == [3, 3, 3]
+    output = script.write_pictures(run, name, tmp_path / "pictures.png")
+    joined = np.asarray(Image.open(output))
+    assert joined.shape == (
+        max(p.shape[0] for p in pictures),
+        sum(p.shape[1] for p in pictures),
+        3,
+    )
+    assert (joined[: pictures[0].shape[0], : pictures[0].shape[1]] == pictures[0]).all()
+    with pytest.raises(ValueError, match=r"no spectral/net\.head/.*\['net\.features\.0'\]"):
+        script.read_pictures(run, "net.head")
 
 
 # --------------------------------------------------------------------------------------------

@@ -231,7 +231,7 @@ def energy_curve_image(curve: EnergyCurve, title: str) -> np.ndarray:
     Raises:
         ModuleNotFoundError: if matplotlib is not installed.
     """
-    figure, canvas = _new_figure(4.4, 3.4)
+    figure, canvas = _new_figure(4.6, 3.4)
     ax = figure.add_subplot()
     x = curve.compressions.numpy()
     if curve.input_energy is not None:
@@ -250,7 +250,7 @@ def energy_curve_image(curve: EnergyCurve, title: str) -> np.ndarray:
     )
     ax.set_xlim(-0.02, 1.0)
     ax.set_ylim(0.0, 1.03)
-    ax.set_xlabel("achieved compression (fraction of coefficients discarded)")
+    ax.set_xlabel("achieved compression (share of coefficients dropped)")
     ax.set_ylabel("energy retained")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=7)
