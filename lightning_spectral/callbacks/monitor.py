@@ -76,9 +76,11 @@ class EnergyCompressionMonitor(Callback):
       from), for the input and the filters, with the train band used this epoch marked (and
       the eval band and the energy target drawn);
 
-    and ``spectral/summary``, a text table of every band-limited layer with its achieved train
-    and eval compression and the energy kept (TensorBoard's TEXT tab; also written at the start
-    of training, when it is printed to the console too). Images are RGB, drawn with matplotlib
+    and ``spectral/summary``, a text table of every rewritten layer: band-limited convolutions
+    with their achieved train and eval compression and the energy kept, then spectral pools and
+    spectrally parametrized convolutions (TensorBoard's TEXT tab). The table is also written at
+    the start of training whenever there is a ``TensorBoardLogger``, and printed to the console
+    (``INFO``) with any logger. Images are RGB, drawn with matplotlib
     (the ``data`` extra): without it the monitor warns once at ``setup`` and writes the
     histograms and the summary only.
 
