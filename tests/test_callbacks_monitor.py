@@ -18,6 +18,8 @@ import pytest
 import torch
 from _lightning_helpers import LitClassifier, dataset, loader, scalars, tags
 from _lightning_helpers import trainer as make_trainer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
@@ -34,10 +36,12 @@ from lightning_spectral.callbacks import _figures
 from lightning_spectral.functional import (
     Band,
     band_chain,
+    band_energy_fraction,
     band_for,
     band_for_energy,
     power_map,
     retained_energy,
+    spectrum_shape,
 )
 from lightning_spectral.nn import BandLimitedConv1d, SpectralPool1d
 
@@ -135,6 +139,14 @@ def test_pictures_go_to_the_tensorboard_logger_among_several(tmp_path):
     trainer.fit(LitClassifier(), loader())
     logged = tags(board.log_dir)["images"]
     assert {f"spectral/{name}/{image}" for name in CONVS for image in IMAGES} <= set(logged)
+
+
+def test_an_interval_longer_than_the_fit_warns(tmp_path):
+    callbacks = [BandLimitCallback(), EnergyCompressionMonitor(log_spectra_every_n_epochs=3)]
+    trainer = make_trainer(tmp_path, callbacks, max_epochs=2, limit_train_batches=1)
+    with pytest.warns(UserWarning, match=r"every 3 epochs.*max_epochs=2: no pictures"):
+        trainer.fit(LitClassifier(), loader())
+    assert tags(trainer.logger.log_dir)["images"] == []
 
 
 def test_without_matplotlib_it_warns_and_writes_histograms_and_summary(tmp_path, monkeypatch):
@@ -294,7 +306,11 @@ def test_monitor_step_interval_and_1d_layers(tmp_path):
         (event,) = events.Images(f"spectral/{name}/{image}")
         assert event.step == 3 and _rgb(event.encoded_image_string).shape[-1] == 3
     assert f"spectral/{name}/filter_power" in events.Tags()["histograms"]
-    table = _summary(events)[3]
+    tables = _summary(events)
+    # No sanity check: at the start of training no layer has run, so its size is unknown.
+    assert tables[0][name]["train compression"] == "0.5 requested"
+    assert tables[0][name]["signal"] == "-"
+    table = tables[3]
     assert table[name]["signal"] == "36"
     assert table["net.features.2"]["type"] == "SpectralPool1d"
 
@@ -333,6 +349,40 @@ def test_spectrum_images_show_the_band_edge():
     assert (a != b).any(axis=-1).sum() > 100
     line = _figures.spectrum_image(torch.rand(9) + 0.1, band_for((16,), 0.5), "1d")
     assert line.ndim == 3 and line.shape[-1] == 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.one_of(
+        st.tuples(st.integers(1, 40)),
+        st.tuples(st.integers(1, 24), st.integers(1, 24)),
+    ),
+    compression=st.floats(0.0, 0.99),
+    seed=st.integers(0, 2**16),
+)
+def test_energy_curve_is_monotone_and_passes_through_the_band(shape, compression, seed):
+    generator = torch.Generator().manual_seed(seed)
+    spectrum = spectrum_shape(shape)
+    inputs = torch.rand(spectrum, generator=generator, dtype=torch.float64)
+    filters = torch.rand(spectrum, generator=generator, dtype=torch.float64)
+    band = band_for(shape, compression)
+    curve = _figures.energy_curve(band, filters, inputs, band_for(shape, 0.0), target=0.9)
+    chain = band_chain(shape)
+    assert curve.compressions.tolist() == [b.compression for b in chain]
+    # Nested bands: less compression never keeps less energy, and the full band keeps it all.
+    for energy in (curve.input_energy, curve.filter_energy):
+        assert (energy.diff() >= -1e-12).all() and energy[-1] == pytest.approx(1.0)
+    index = chain.index(band)
+    assert curve.operating_compression == band.compression
+    assert curve.operating_energy == pytest.approx(
+        float(band_energy_fraction(inputs, band)), abs=1e-12
+    )
+    assert curve.operating_energy == curve.input_energy[index].item()
+    assert (curve.eval_compression, curve.target) == (0.0, 0.9)
+    # Without input statistics the operating point sits on the filter curve.
+    alone = _figures.energy_curve(band, filters)
+    assert alone.input_energy is None
+    assert alone.operating_energy == curve.filter_energy[index].item()
 
 
 def test_energy_curve_rejects_a_band_off_the_chain():

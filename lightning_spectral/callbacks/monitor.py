@@ -147,7 +147,15 @@ class EnergyCompressionMonitor(Callback):
                 "TensorBoardLogger, and the trainer has none: add one or set "
                 "`log_spectra_every_n_epochs=None`."
             )
-        self._draw = self.log_spectra_every_n_epochs is not None
+        every = self.log_spectra_every_n_epochs
+        max_epochs = trainer.max_epochs
+        if every is not None and max_epochs is not None and 0 <= max_epochs < every:
+            rank_zero_warn(
+                f"EnergyCompressionMonitor(log_spectra_every_n_epochs={every}) draws every "
+                f"{every} epochs, and the trainer stops after max_epochs={max_epochs}: no "
+                f"pictures will be written. Set log_spectra_every_n_epochs <= {max_epochs}."
+            )
+        self._draw = every is not None
         if self._draw and not _figures.matplotlib_available():
             self._draw = False
             rank_zero_warn(
