@@ -1,4 +1,4 @@
-"""Per-layer compression and spectral-energy statistics, logged as curves (and spectra images)."""
+"""Per-layer compression and spectral-energy statistics: curves, spectra figures, a summary."""
 
 from __future__ import annotations
 
@@ -11,18 +11,19 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities.data import extract_batch_size
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
-from pytorch_lightning.utilities.rank_zero import rank_zero_warn
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from lightning_spectral import nn as spectral_nn
 from lightning_spectral import transforms
+from lightning_spectral.callbacks import _figures
 from lightning_spectral.callbacks._common import check_strategy
 from lightning_spectral.callbacks._statistics import (
     LayerStatistics,
     is_last_train_batch,
     reduced_statistics,
 )
-from lightning_spectral.functional import band_energy_fraction
+from lightning_spectral.functional import Band, band_energy_fraction
 
 __all__ = ["EnergyCompressionMonitor"]
 
@@ -60,18 +61,35 @@ class EnergyCompressionMonitor(Callback):
     ``logging_interval="step"``, at every training step: one collective per step). The order of
     this callback and :class:`~lightning_spectral.callbacks.BandLimitCallback` does not matter.
 
-    With ``log_spectra_every_n_epochs=n`` it also writes, every ``n`` epochs and on global rank
-    zero, the log-power spectrum of each band-limited layer's input as an image
-    (``spectral/<layer>/input_power``, rows shifted so that frequency 0 is in the middle,
-    one-sided columns) and a histogram of the filters' log10 power
-    (``spectral/<layer>/filter_power``) to the trainer's ``TensorBoardLogger``, at
-    ``global_step=trainer.global_step``.
+    With ``log_spectra_every_n_epochs=n`` it also writes, every ``n`` epochs (after the epoch's
+    last training batch, at ``global_step=trainer.global_step``) and on global rank zero, to the
+    trainer's ``TensorBoardLogger``, for each band-limited layer:
+
+    * ``spectral/<layer>/input_power``: the epoch's input power spectrum as a colour image on a
+      log scale (row frequency 0 in the middle, one-sided columns; a log-scale line for 1D
+      layers) with the train band's edge drawn on it;
+    * ``spectral/<layer>/filter_power_map``: the same picture of the filters' power spectrum
+      (zero-padded to the input size), and ``spectral/<layer>/filter_power``, a histogram of
+      its log10 values;
+    * ``spectral/<layer>/energy_curve``: the energy retained by every band of the layer's chain
+      against its achieved compression (the curve energy-based compression picks its band
+      from), for the input and the filters, with the train band used this epoch marked (and
+      the eval band and the energy target drawn);
+
+    and ``spectral/summary``, a text table of every rewritten layer: band-limited convolutions
+    with their achieved train and eval compression and the energy kept, then spectral pools and
+    spectrally parametrized convolutions (TensorBoard's TEXT tab). The table is also written at
+    the start of training whenever there is a ``TensorBoardLogger``, and printed to the console
+    (``INFO``) with any logger. Images are RGB, drawn with matplotlib
+    (the ``data`` extra): without it the monitor warns once at ``setup`` and writes the
+    histograms and the summary only.
 
     Args:
         logging_interval: ``"epoch"`` (log once per training epoch) or ``"step"`` (log at every
             training step, as often as the trainer's ``log_every_n_steps`` lets through).
-        log_spectra_every_n_epochs: write spectra images and histograms every this many epochs
-            (a positive integer), or ``None`` for none. Needs a ``TensorBoardLogger``.
+        log_spectra_every_n_epochs: write the spectra and energy-curve images, the filter
+            histograms and the text summary every this many epochs (a positive integer), or
+            ``None`` for none. Needs a ``TensorBoardLogger``.
 
     Raises:
         ValueError: if ``logging_interval`` is unknown or ``log_spectra_every_n_epochs`` is not
@@ -102,6 +120,12 @@ class EnergyCompressionMonitor(Callback):
         self._batch_size = 1
         self._epoch_metrics: dict[str, Any] | None = None
         self._tensorboard: TensorBoardLogger | None = None
+        self._draw = False
+        # Layers to draw at the end of the epoch: (name, layer, statistics, train band, filter
+        # power), gathered at the last training batch on global rank zero when figures are due.
+        self._pending: list[tuple[str, Any, LayerStatistics | None, Band, torch.Tensor]] | None = (
+            None
+        )
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -123,6 +147,22 @@ class EnergyCompressionMonitor(Callback):
                 "TensorBoardLogger, and the trainer has none: add one or set "
                 "`log_spectra_every_n_epochs=None`."
             )
+        every = self.log_spectra_every_n_epochs
+        max_epochs = trainer.max_epochs
+        if every is not None and max_epochs is not None and 0 <= max_epochs < every:
+            rank_zero_warn(
+                f"EnergyCompressionMonitor(log_spectra_every_n_epochs={every}) draws every "
+                f"{every} epochs, and the trainer stops after max_epochs={max_epochs}: no "
+                f"pictures will be written. Set log_spectra_every_n_epochs <= {max_epochs}."
+            )
+        self._draw = every is not None
+        if self._draw and not _figures.matplotlib_available():
+            self._draw = False
+            rank_zero_warn(
+                f"EnergyCompressionMonitor(log_spectra_every_n_epochs="
+                f"{self.log_spectra_every_n_epochs}): {_figures.MISSING_MATPLOTLIB}. Without it "
+                "the monitor writes the filter histograms and the text summary, and no images."
+            )
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -136,6 +176,16 @@ class EnergyCompressionMonitor(Callback):
                 "EnergyCompressionMonitor found no band-limited, spectrally parametrized or "
                 "spectral pooling layers: nothing will be logged. Is a spectral callback missing?"
             )
+            return
+        rows = self._summary_rows(pl_module, None)
+        rank_zero_info(
+            "EnergyCompressionMonitor: spectral layers at the start of training\n"
+            + _figures.summary_text(rows)
+        )
+        if self._tensorboard is not None and trainer.is_global_zero:
+            self._tensorboard.experiment.add_text(
+                "spectral/summary", _figures.summary_markdown(rows), global_step=trainer.global_step
+            )
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -144,6 +194,7 @@ class EnergyCompressionMonitor(Callback):
             module.reset_stats()
         self._batch_size = 1
         self._epoch_metrics = None
+        self._pending = None
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -192,6 +243,10 @@ class EnergyCompressionMonitor(Callback):
             # Already summed across ranks; sync_dist only averages identical values, once per
             # epoch, and keeps Lightning from warning about unsynced epoch-level metrics.
             pl_module.log_dict(metrics, on_step=False, on_epoch=True, batch_size=1, sync_dist=True)
+        if self._pending is not None:
+            # Now, so that the eval bands drawn are those this epoch's scalars report.
+            self._write_figures(trainer, pl_module, self._pending)
+            self._pending = None
 
     # ---------------------------------------------------------------------------------------
 
@@ -216,14 +271,16 @@ class EnergyCompressionMonitor(Callback):
             "filter_energy": [],
         }
         kept_bytes = full_bytes = 0
+        pending = [] if images and self._figures_due(trainer) else None
         for name, module in layers:
             stats = statistics.get(name)
             band = stats.band if stats is not None else module.band(training=True)
             if band is None:
                 continue  # the layer has not run yet: no size, no band
+            filter_power = module.filter_power(band.signal_shape)
             values = {
                 "train_compression": band.compression,
-                "filter_energy": band_energy_fraction(module.filter_power(band.signal_shape), band),
+                "filter_energy": band_energy_fraction(filter_power, band),
             }
             if stats is not None:
                 values["input_energy"] = band_energy_fraction(stats.power, stats.band)
@@ -233,13 +290,15 @@ class EnergyCompressionMonitor(Callback):
             kept, full = module.saved_spectrum_bytes(self._batch_size, band.signal_shape)
             kept_bytes += kept
             full_bytes += full
-            if images:
-                self._write_spectra(trainer, name, module, stats, band.signal_shape)
+            if pending is not None:
+                pending.append((name, module, stats, band, filter_power))
         for name, module in self._parametrized(pl_module):
             metrics[f"spectral/{name}/spectral_sparsity"] = spectral_nn.spectral_sparsity(module)
         for name, pool in transforms.spectral_pools(pl_module):
             if pool.dropout_min is not None:
                 metrics[f"spectral/{name}/dropout_min"] = float(pool.dropout_min)
+        if pending is not None:
+            self._pending = pending
         metrics.update(_means(means))
         if full_bytes:
             metrics["spectral/saved_spectrum_bytes"] = float(kept_bytes)
@@ -259,34 +318,108 @@ class EnergyCompressionMonitor(Callback):
         metrics.update(_means({"eval_compression": values}))
         return metrics
 
-    def _write_spectra(
+    def _figures_due(self, trainer: pl.Trainer) -> bool:
+        """Whether this epoch's figures and summary are written (global rank zero only)."""
+        every = self.log_spectra_every_n_epochs
+        return (
+            every is not None
+            and (trainer.current_epoch + 1) % every == 0
+            and trainer.is_global_zero
+            and self._tensorboard is not None
+        )
+
+    def _write_figures(
         self,
         trainer: pl.Trainer,
-        name: str,
-        module: torch.nn.Module,
-        stats: LayerStatistics | None,
-        signal_shape: tuple[int, ...],
+        pl_module: pl.LightningModule,
+        layers: list[tuple[str, Any, LayerStatistics | None, Band, torch.Tensor]],
     ) -> None:
-        every = self.log_spectra_every_n_epochs
-        if every is None or (trainer.current_epoch + 1) % every != 0:
-            return
-        if not trainer.is_global_zero or self._tensorboard is None:
-            return
+        """Spectra and energy-curve images, filter histograms and the summary, one interval."""
+        assert self._tensorboard is not None  # _figures_due checked it
         experiment = self._tensorboard.experiment
         step = trainer.global_step
-        if stats is not None:
-            experiment.add_image(
-                f"spectral/{name}/input_power",
-                _log_power_image(stats.power),
+        for name, module, stats, band, filter_power in layers:
+            experiment.add_histogram(
+                f"spectral/{name}/filter_power",
+                torch.log10(filter_power.clamp_min(torch.finfo(filter_power.dtype).tiny)),
                 global_step=step,
-                dataformats="HW",
             )
-        filter_power = module.filter_power(signal_shape)
-        experiment.add_histogram(
-            f"spectral/{name}/filter_power",
-            torch.log10(filter_power.clamp_min(torch.finfo(filter_power.dtype).tiny)),
+            if not self._draw:
+                continue
+            input_power = None if stats is None else stats.power
+            if input_power is not None:
+                image = _figures.spectrum_image(input_power, band, f"{name}: input power")
+                experiment.add_image(
+                    f"spectral/{name}/input_power", image, global_step=step, dataformats="HWC"
+                )
+            image = _figures.spectrum_image(filter_power, band, f"{name}: filter power")
+            experiment.add_image(
+                f"spectral/{name}/filter_power_map", image, global_step=step, dataformats="HWC"
+            )
+            curve = _figures.energy_curve(
+                band,
+                filter_power,
+                input_power,
+                eval_band=module.band(training=False, signal_shape=band.signal_shape),
+                target=module.energy if module.mode == "energy" else None,
+            )
+            image = _figures.energy_curve_image(curve, f"{name}: energy retained")
+            experiment.add_image(
+                f"spectral/{name}/energy_curve", image, global_step=step, dataformats="HWC"
+            )
+        experiment.add_text(
+            "spectral/summary",
+            _figures.summary_markdown(self._summary_rows(pl_module, layers)),
             global_step=step,
         )
+
+    def _summary_rows(
+        self,
+        pl_module: pl.LightningModule,
+        layers: list[tuple[str, Any, LayerStatistics | None, Band, torch.Tensor]] | None,
+    ) -> list[dict[str, str]]:
+        """One row per spectral layer: band-limited convolutions (with the epoch's bands when
+        ``layers`` gives them, else their current ones), then pools and parametrized convs."""
+        measured = {name: (stats, band, power) for name, _, stats, band, power in layers or []}
+        rows = []
+        for name, module in transforms.spectral_modules(pl_module):
+            mode = module.mode if module.mode != "energy" else f"energy {module.energy:g}"
+            row = {"layer": name, "type": _type_name(module), "mode": mode}
+            stats, band, filter_power = measured.get(name, (None, None, None))
+            if band is None:
+                band = module.band(training=True)
+            if band is None:
+                # No forward yet (no sanity check): only the requested compressions are known.
+                row["train"] = f"{module.compression:g} requested"
+                row["eval"] = f"{module.eval_compression:g} requested"
+                rows.append(row)
+                continue
+            if filter_power is None:
+                filter_power = module.filter_power(band.signal_shape)
+            eval_band = module.band(training=False, signal_shape=band.signal_shape)
+            row["signal"] = "x".join(str(size) for size in band.signal_shape)
+            row["train"] = f"{band.compression:.4f}"
+            row["eval"] = f"{eval_band.compression:.4f}"  # type: ignore[union-attr]
+            if stats is not None:
+                row["input_energy"] = f"{float(band_energy_fraction(stats.power, band)):.4f}"
+            row["filter_energy"] = f"{float(band_energy_fraction(filter_power, band)):.4f}"
+            rows.append(row)
+        for name, pool in transforms.spectral_pools(pl_module):
+            mode = "pool" if pool.dropout_min is None else f"dropout_min {pool.dropout_min:g}"
+            rows.append({"layer": name, "type": type(pool).__name__, "mode": mode})
+        band_limited = {name for name, _ in transforms.spectral_modules(pl_module)}
+        for name, module in self._parametrized(pl_module):
+            if name not in band_limited:
+                rows.append({"layer": name, "type": _type_name(module), "mode": "-"})
+        return rows
+
+
+def _type_name(module: torch.nn.Module) -> str:
+    name = type(module).__name__
+    if spectral_nn.is_spectrally_parametrized(module):
+        # torch.nn.utils.parametrize renames the class "Parametrized<Name>".
+        name = name.removeprefix("Parametrized") + " (spectral weights)"
+    return name
 
 
 def _means(series: dict[str, list[Any]]) -> dict[str, Any]:
@@ -300,15 +433,3 @@ def _means(series: dict[str, list[Any]]) -> dict[str, Any]:
         else:
             means[f"spectral/mean_{quantity}"] = torch.stack(values).float().mean()
     return means
-
-
-def _log_power_image(power: torch.Tensor) -> torch.Tensor:
-    """A power map as a ``(H, W)`` image in ``[0, 1]``: log scale, frequency 0 centred.
-
-    1D maps become an 8-row strip so that they are visible.
-    """
-    image = power.detach().float().cpu()
-    image = image.unsqueeze(0).expand(8, -1) if image.dim() == 1 else torch.fft.fftshift(image, 0)
-    image = torch.log10(image.clamp_min(torch.finfo(image.dtype).tiny))
-    low, high = image.min(), image.max()
-    return (image - low) / (high - low) if high > low else torch.zeros_like(image)
