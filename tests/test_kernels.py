@@ -408,7 +408,7 @@ def test_pool_kernels_are_adjoint(
     cols_w = axis_weights(in_size[1], out_size[1], out_size[1], False, torch.float64, device)
     fold_cols = out_size[1] % 2 == 0 and out_size[1] < in_size[1]
     s = spectrum.clone().requires_grad_()
-    pooled = _PoolSpectrum.apply(s, out_size[0], rows_w, cols_w, fold_cols)
+    pooled = _PoolSpectrum.apply(s, out_size[0], rows_w, cols_w, fold_cols, None)
     g = torch.randn_like(pooled)
     (adjoint,) = torch.autograd.grad(pooled, s, g)
     lhs = (pooled.conj() * g).real.sum()
