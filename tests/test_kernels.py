@@ -751,13 +751,13 @@ def test_bench_gpu_measurement_code_runs(bench_gpu, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     calls: list[str] = []
 
-    def fake_time(fn, warmup, repeats):
+    def fake_time(fn, warmup, min_run_time):
         fn()
         calls.append(kernels.get_backend())
         return 1.0
 
-    monkeypatch.setattr(bench_gpu, "cuda_time", fake_time)
-    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn: (fn(), 2.0)[1])
+    monkeypatch.setattr(bench_gpu, "time_ms", fake_time)
+    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn, device: (fn(), 2.0)[1])
     shape = bench_gpu.ConvShape("tiny", 2, 1, 2, 2, (5, 5), (3, 3), 1, 1)
     rows = bench_gpu.measure_layer(shape, [0.5], 0, 1, device="cpu")
     methods = [row.method for row in rows]
@@ -768,8 +768,8 @@ def test_bench_gpu_measurement_code_runs(bench_gpu, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.slow
 def test_bench_gpu_resnet_step_code_runs(bench_gpu, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench_gpu, "cuda_time", lambda fn, warmup, repeats: (fn(), 1.0)[1])
-    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn: (fn(), 2.0)[1])
+    monkeypatch.setattr(bench_gpu, "time_ms", lambda fn, warmup, min_run_time: (fn(), 1.0)[1])
+    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn, device: (fn(), 2.0)[1])
     steps = bench_gpu.measure_resnet18([0.5], 2, 0, 1, device="cpu", backends=("torch",))
     assert [(s.method, s.compression) for s in steps] == [("cudnn", None), ("torch", 0.5)]
 
