@@ -548,7 +548,9 @@ def test_auto_uses_torch_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(calls) == 1
 
 
-def test_auto_picks_triton_for_cuda_only_when_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_picks_triton_for_gpu_tensors_only_when_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(dispatch, "triton_status", lambda: (True, "triton (test)"))
     assert kernels.resolve_backend(torch.device("cuda")) == "triton"
     assert kernels.resolve_backend("cuda:1") == "triton"
@@ -774,7 +776,7 @@ def test_bench_gpu_resnet_step_code_runs(bench_gpu, monkeypatch: pytest.MonkeyPa
     assert [(s.method, s.compression) for s in steps] == [("cudnn", None), ("torch", 0.5)]
 
 
-def test_bench_gpu_exits_clearly_without_cuda(bench_gpu, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_gpu_exits_clearly_without_a_gpu(bench_gpu, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit, match="needs a CUDA device"):
         bench_gpu.main(["--quick"])
