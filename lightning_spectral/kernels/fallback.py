@@ -56,9 +56,10 @@ class FallbackKey:
 
     Example:
         >>> import torch
-        >>> FallbackKey.of("contract", ((8, 3, 5), (4, 3, 5), 1), torch.complex64, "cpu")
-        FallbackKey(operation='contract', shapes=((8, 3, 5), (4, 3, 5), 1), dtype='torch.complex64', device='cpu')
-    """  # noqa: E501
+        >>> key = FallbackKey.of("contract", ((8, 3, 5), (4, 3, 5), 1), torch.complex64, "cpu")
+        >>> key.shapes, key.dtype, key.device
+        (((8, 3, 5), (4, 3, 5), 1), 'torch.complex64', 'cpu')
+    """
 
     operation: str
     shapes: tuple
