@@ -10,21 +10,26 @@ inputs go through
   kernel's default from measurements,
 * ``fft-conv-pytorch``: the peer FFT convolution, when it is importable,
 
-measuring forward time (under ``no_grad``), forward + backward time (gradients of input, weight
-and bias) with CUDA events after warm-up (which also compiles the Triton kernels and lets cuDNN
-pick its algorithms), and the peak CUDA allocation of one training step above the memory held
-before it. A whole CIFAR ResNet-18 training step at batch 128 (``lightning_spectral.models``,
+measuring forward time (under ``no_grad``) and forward + backward time (gradients of input, weight
+and bias) with ``torch.utils.benchmark.Timer.blocked_autorange`` after warm-up (which also
+compiles the Triton kernels and lets cuDNN pick its algorithms; the timer synchronises CUDA
+around each block of calls), and the peak CUDA allocation of one training step above the memory
+held before it. A whole CIFAR ResNet-18 training step at batch 128 (``lightning_spectral.models``,
 every convolution band-limited with ``transforms.band_limit_``) gives time and peak memory per
 compression. The issue's targets are checked from the measured rows.
 
 Results are printed and written as markdown and JSON, with the device name and the torch, Triton
-and CUDA versions, to ``benchmarks/results/gpu-<device>.{md,json}``.
+and CUDA versions, to ``benchmarks/results/gpu-<device>.{md,json}`` (rewritten after every shape,
+so an interrupted run leaves what it measured). ``--device cpu`` runs the same code on the CPU,
+with the Triton methods under the interpreter (``TRITON_INTERPRET=1``) and no memory figures:
+a dry run of the script (``benchmarks/gpu_check.sh --dry-run``), not a measurement.
 
 Usage::
 
     python benchmarks/bench_gpu.py                  # full table (needs a CUDA device)
     python benchmarks/bench_gpu.py --quick          # tiny shapes, a smoke run
     python benchmarks/bench_gpu.py --shapes resnet18 --compressions 0.5 --no-resnet
+    python benchmarks/bench_gpu.py --no-layers --compressions 0,0.5,0.9   # ResNet-18 step only
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ import contextlib
 import functools
 import json
 import math
+import os
 import re
-import statistics
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -43,6 +48,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils import benchmark
 
 # Shapes, compressions and machine description are shared with the CPU benchmark.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,6 +72,7 @@ __all__ = [
     "gpu_info",
     "main",
     "markdown_report",
+    "time_ms",
 ]
 
 METHODS: tuple[str, ...] = ("cudnn", "torch", "triton", "triton-gauss", "fft-conv-pytorch")
@@ -73,13 +80,22 @@ METHODS: tuple[str, ...] = ("cudnn", "torch", "triton", "triton-gauss", "fft-con
 UNCOMPRESSED = ("cudnn", "fft-conv-pytorch")
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_COMPRESSION = 0.5
+MIN_RUN_TIME = 0.5  # seconds of timed calls per measurement (blocked_autorange)
+# `--device cpu` (a dry run of the code, Triton interpreted) uses these tiny stand-ins of the
+# groups of `SHAPES`: a 3x3 layer, a strided 7x7 and a 1D kernel.
+DRY_SHAPES: tuple[ConvShape, ...] = (
+    ConvShape("dry/3x3", 2, 1, 2, 2, (6, 6), (3, 3), 1, 1),
+    ConvShape("dry/7x7-stride2", 2, 1, 2, 2, (9, 9), (7, 7), 2, 3),
+    ConvShape("dry/1d-k9", 1, 1, 2, 2, (24,), (9,), 1, "same"),
+)
 
 
 @dataclass
 class Measurement:
     """One method on one layer shape at one compression; times in ms, memory in MiB.
 
-    ``compression`` and ``achieved`` are ``None`` for the methods in :data:`UNCOMPRESSED`.
+    ``compression`` and ``achieved`` are ``None`` for the methods in :data:`UNCOMPRESSED`;
+    ``peak_mib`` is ``None`` off CUDA (not measured).
     """
 
     shape: str
@@ -88,7 +104,7 @@ class Measurement:
     achieved: float | None
     fwd_ms: float
     train_ms: float
-    peak_mib: float
+    peak_mib: float | None
 
 
 @dataclass
@@ -99,7 +115,7 @@ class StepMeasurement:
     method: str
     compression: float | None
     step_ms: float
-    peak_mib: float
+    peak_mib: float | None
 
 
 # ------------------------------------------------------------------------------------------
@@ -107,25 +123,29 @@ class StepMeasurement:
 # ------------------------------------------------------------------------------------------
 
 
-def cuda_time(fn: Callable[[], object], warmup: int, repeats: int) -> float:
-    """Median time of ``fn`` in ms over ``repeats`` calls timed with CUDA events."""
+def time_ms(fn: Callable[[], object], warmup: int, min_run_time: float) -> float:
+    """Median time of one call of ``fn`` in ms, after ``warmup`` untimed calls.
+
+    ``torch.utils.benchmark.Timer.blocked_autorange`` picks how many calls make a block, times
+    blocks for at least ``min_run_time`` seconds and synchronises CUDA around each block, so
+    asynchronous kernel launches are timed to completion; the median is over blocks.
+    """
     for _ in range(warmup):
         fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+def peak_mib(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Peak CUDA allocation of one call of ``fn`` above what was allocated before, in MiB.
+
+    ``None`` (not measured) off CUDA, after calling ``fn`` once all the same.
+    """
+    if device.type != "cuda":
         fn()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end))
-    return statistics.median(samples)
-
-
-def peak_mib(fn: Callable[[], object]) -> float:
-    """Peak CUDA allocation of one call of ``fn`` above what was allocated before, in MiB."""
+        return None
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
@@ -184,7 +204,7 @@ def measure_layer(
     shape: ConvShape,
     compressions: Sequence[float],
     warmup: int,
-    repeats: int,
+    min_run_time: float,
     device: torch.device | str = "cuda",
 ) -> list[Measurement]:
     """Every method on one layer shape (uncompressed methods once, the others per compression)."""
@@ -215,16 +235,16 @@ def measure_layer(
                 out.backward(torch.ones_like(out))
 
             with _backend(method):
-                fwd = cuda_time(forward, warmup, repeats)
-                step = cuda_time(train, warmup, repeats)
-                peak = peak_mib(train)
+                fwd = time_ms(forward, warmup, min_run_time)
+                step = time_ms(train, warmup, min_run_time)
+                peak = peak_mib(train, device)
             achieved = None
             if compression is not None:
                 achieved = band_for(shape.padded_size(), compression).compression
             rows.append(Measurement(shape.name, method, compression, achieved, fwd, step, peak))
             print(
                 f"{shape.name:24s} {method:17s} c={'-' if compression is None else compression}"
-                f" fwd {fwd:8.3f} ms  fwd+bwd {step:8.3f} ms  peak {peak:8.1f} MiB",
+                f" fwd {fwd:8.3f} ms  fwd+bwd {step:8.3f} ms  peak {_fmt(peak, 1):>8s} MiB",
                 flush=True,
             )
     return rows
@@ -234,11 +254,14 @@ def measure_resnet18(
     compressions: Sequence[float],
     batch: int,
     warmup: int,
-    repeats: int,
+    min_run_time: float,
     device: torch.device | str = "cuda",
     backends: Sequence[str] = ("torch", "triton"),
+    width: int = 64,
 ) -> list[StepMeasurement]:
     """A CIFAR ResNet-18 SGD step at ``batch``: cuDNN, then band-limited per backend/compression.
+
+    ``width`` is the stem's channel count (64 in the paper's model; smaller for dry runs).
 
     The band-limited layers are forced onto the FFT path even where the band is full (layers
     otherwise use the direct convolution there), so compression 0 measures our operator.
@@ -255,7 +278,7 @@ def measure_resnet18(
     rows = []
     for method, compression in configs:
         torch.manual_seed(0)
-        model = ResNet18(num_classes=10).to(device)
+        model = ResNet18(num_classes=10, width=width).to(device)
         if compression is not None:
             band_limit_(model, compression=compression)
             for module in model.modules():
@@ -269,12 +292,12 @@ def measure_resnet18(
             optimizer.step()
 
         with _backend(method):
-            step_ms = cuda_time(step, warmup, repeats)
-            peak = peak_mib(step)
+            step_ms = time_ms(step, warmup, min_run_time)
+            peak = peak_mib(step, device)
         rows.append(StepMeasurement(batch, method, compression, step_ms, peak))
         print(
             f"resnet18 step {method:7s} c={'-' if compression is None else compression} "
-            f"{step_ms:8.2f} ms  peak {peak:8.1f} MiB",
+            f"{step_ms:8.2f} ms  peak {_fmt(peak, 1):>8s} MiB",
             flush=True,
         )
         del model, optimizer
@@ -283,13 +306,17 @@ def measure_resnet18(
     return rows
 
 
-def gpu_info() -> dict[str, object]:
+def gpu_info(device: torch.device | str = "cuda") -> dict[str, object]:
     """Device name and software versions, added to the CPU benchmark's machine description."""
-    info = machine_info(torch.device("cuda"))
-    info["cuda"] = torch.version.cuda
-    info["cudnn"] = torch.backends.cudnn.version()
-    info["tf32 matmul"] = torch.backends.cuda.matmul.allow_tf32
-    info["tf32 cudnn"] = torch.backends.cudnn.allow_tf32
+    device = torch.device(device)
+    info = machine_info(device)
+    if device.type == "cuda":
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+        info["tf32 matmul"] = torch.backends.cuda.matmul.allow_tf32
+        info["tf32 cudnn"] = torch.backends.cudnn.allow_tf32
+    else:
+        info["note"] = "dry run on the CPU (Triton interpreted): not a measurement"
     try:
         import triton
 
@@ -383,7 +410,8 @@ def markdown_report(
         "",
         "Machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
         "",
-        "Times are medians of CUDA-event timings after warm-up, in ms; `fwd` under `no_grad`, "
+        "Times are medians over blocks of calls (`torch.utils.benchmark`, CUDA synchronised) after "
+        "warm-up, in ms; `fwd` under `no_grad`, "
         "`fwd+bwd` with gradients of input, weight and bias. `peak` is the peak allocation of one "
         "training step above the memory held before it, in MiB. cuDNN and fft-conv-pytorch do not "
         "depend on the compression: their figures repeat on every row of a shape. "
@@ -409,7 +437,7 @@ def markdown_report(
                 )
                 lines.append(
                     f"| {shape.name} | {compression:.2f} | {achieved:.3f} | {method} | "
-                    f"{row.fwd_ms:.3f} | {row.train_ms:.3f} | {row.peak_mib:.1f} |"
+                    f"{row.fwd_ms:.3f} | {row.train_ms:.3f} | {_fmt(row.peak_mib, 1)} |"
                 )
     lines += [
         "",
@@ -446,7 +474,7 @@ def markdown_report(
             compression = "-" if step.compression is None else f"{step.compression:.2f}"
             lines.append(
                 f"| {step.batch} | {step.method} | {compression} | {step.step_ms:.2f} | "
-                f"{step.peak_mib:.1f} |"
+                f"{_fmt(step.peak_mib, 1)} |"
             )
     lines += [
         "",
@@ -496,6 +524,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser)
     parser.add_argument("--no-resnet", action="store_true", help="skip the ResNet-18 step")
+    parser.add_argument("--no-layers", action="store_true", help="only the ResNet-18 step")
+    parser.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cpu: a dry run of the same code on DRY_SHAPES (Triton interpreted, no memory "
+        "figures)",
+    )
+    parser.add_argument(
+        "--min-run-time",
+        type=float,
+        default=None,
+        help=f"seconds of timed calls per figure (default {MIN_RUN_TIME}; --quick 0.05)",
+    )
+    parser.add_argument("--resnet-batch", type=int, default=None, help="default 128 (--quick 8)")
+    parser.add_argument("--resnet-width", type=int, default=64, help="ResNet-18 stem channels")
+    parser.add_argument(
+        "--resnet-backends",
+        default="torch,triton",
+        help="comma-separated backends of the band-limited ResNet-18 step (cuDNN always runs)",
+    )
     parser.add_argument(
         "--tf32",
         choices=("on", "off"),
@@ -505,31 +554,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=None, help="results path without suffix")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
+    if args.repeats is not None:
+        parser.error("--repeats does not apply here: timing is by --min-run-time")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(
             "bench_gpu.py needs a CUDA device, and torch.cuda.is_available() is False on this "
-            "machine; benchmarks/bench_conv.py measures the CPU path."
+            "machine; benchmarks/bench_conv.py measures the CPU path (--device cpu is a dry run)."
         )
+    if device.type == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"  # the forced Triton methods run interpreted
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = args.tf32 == "on"
     shapes: Sequence[ConvShape] = QUICK_SHAPES if args.quick else SHAPES
+    if device.type == "cpu":
+        shapes = DRY_SHAPES
     if args.shapes:
         wanted = [part.strip() for part in args.shapes.split(",") if part.strip()]
         shapes = tuple(s for s in shapes if any(part in s.name for part in wanted))
         if not shapes:
             parser.error(f"--shapes {args.shapes!r} matches no shape")
+    if args.no_layers:
+        if args.no_resnet:
+            parser.error("--no-layers with --no-resnet leaves nothing to measure")
+        shapes = ()
     compressions = [float(c) for c in args.compressions.split(",")]
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 20)
+    backends = tuple(part.strip() for part in args.resnet_backends.split(",") if part.strip())
+    if not backends or any(b not in ("torch", "triton") for b in backends):
+        parser.error(
+            f"--resnet-backends must list torch and/or triton, got {args.resnet_backends!r}"
+        )
+    min_run_time = args.min_run_time
+    if min_run_time is None:
+        min_run_time = 0.05 if args.quick else MIN_RUN_TIME
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 5)
-    info = gpu_info()
+    info = gpu_info(device)
+    output = args.output or default_output(str(info.get("gpu", args.device)), args.quick)
     rows: list[Measurement] = []
-    for shape in shapes:
-        rows.extend(measure_layer(shape, compressions, warmup, repeats))
     steps: list[StepMeasurement] = []
+    for shape in shapes:
+        rows.extend(measure_layer(shape, compressions, warmup, min_run_time, device))
+        write_results(rows, steps, shapes, info, output)  # partial results as they come
     if not args.no_resnet:
-        batch = 8 if args.quick else 128
-        steps = measure_resnet18(compressions, batch, warmup, repeats)
-    output = args.output or default_output(str(info.get("gpu", "cuda")), args.quick)
+        batch = args.resnet_batch or (8 if args.quick else 128)
+        steps = measure_resnet18(
+            compressions, batch, warmup, min_run_time, device, backends, args.resnet_width
+        )
     print(write_results(rows, steps, shapes, info, output))
     return 0
 

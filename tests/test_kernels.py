@@ -408,7 +408,7 @@ def test_pool_kernels_are_adjoint(
     cols_w = axis_weights(in_size[1], out_size[1], out_size[1], False, torch.float64, device)
     fold_cols = out_size[1] % 2 == 0 and out_size[1] < in_size[1]
     s = spectrum.clone().requires_grad_()
-    pooled = _PoolSpectrum.apply(s, out_size[0], rows_w, cols_w, fold_cols)
+    pooled = _PoolSpectrum.apply(s, out_size[0], rows_w, cols_w, fold_cols, None)
     g = torch.randn_like(pooled)
     (adjoint,) = torch.autograd.grad(pooled, s, g)
     lhs = (pooled.conj() * g).real.sum()
@@ -548,7 +548,9 @@ def test_auto_uses_torch_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(calls) == 1
 
 
-def test_auto_picks_triton_for_cuda_only_when_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_picks_triton_for_gpu_tensors_only_when_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(dispatch, "triton_status", lambda: (True, "triton (test)"))
     assert kernels.resolve_backend(torch.device("cuda")) == "triton"
     assert kernels.resolve_backend("cuda:1") == "triton"
@@ -751,13 +753,13 @@ def test_bench_gpu_measurement_code_runs(bench_gpu, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     calls: list[str] = []
 
-    def fake_time(fn, warmup, repeats):
+    def fake_time(fn, warmup, min_run_time):
         fn()
         calls.append(kernels.get_backend())
         return 1.0
 
-    monkeypatch.setattr(bench_gpu, "cuda_time", fake_time)
-    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn: (fn(), 2.0)[1])
+    monkeypatch.setattr(bench_gpu, "time_ms", fake_time)
+    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn, device: (fn(), 2.0)[1])
     shape = bench_gpu.ConvShape("tiny", 2, 1, 2, 2, (5, 5), (3, 3), 1, 1)
     rows = bench_gpu.measure_layer(shape, [0.5], 0, 1, device="cpu")
     methods = [row.method for row in rows]
@@ -768,13 +770,13 @@ def test_bench_gpu_measurement_code_runs(bench_gpu, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.slow
 def test_bench_gpu_resnet_step_code_runs(bench_gpu, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench_gpu, "cuda_time", lambda fn, warmup, repeats: (fn(), 1.0)[1])
-    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn: (fn(), 2.0)[1])
+    monkeypatch.setattr(bench_gpu, "time_ms", lambda fn, warmup, min_run_time: (fn(), 1.0)[1])
+    monkeypatch.setattr(bench_gpu, "peak_mib", lambda fn, device: (fn(), 2.0)[1])
     steps = bench_gpu.measure_resnet18([0.5], 2, 0, 1, device="cpu", backends=("torch",))
     assert [(s.method, s.compression) for s in steps] == [("cudnn", None), ("torch", 0.5)]
 
 
-def test_bench_gpu_exits_clearly_without_cuda(bench_gpu, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_gpu_exits_clearly_without_a_gpu(bench_gpu, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit, match="needs a CUDA device"):
         bench_gpu.main(["--quick"])

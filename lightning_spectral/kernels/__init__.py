@@ -5,7 +5,8 @@ call these. On CUDA tensors the band-limited convolution's channel contraction a
 pooling step run as fused Triton kernels when triton is importable and the operands are supported;
 everything else (and every CPU tensor) uses the torch reference path. See
 :mod:`lightning_spectral.kernels.dispatch` for the rules and for forcing a backend
-(``LIGHTNING_SPECTRAL_BACKEND=auto|torch|triton``, :func:`set_backend`, :func:`use_backend`).
+(``LIGHTNING_SPECTRAL_BACKEND=auto|torch|triton``, :func:`set_backend`, :func:`use_backend`),
+and :mod:`lightning_spectral.kernels.fallback` for what ``auto`` does when a kernel fails.
 
 Importing this package never imports triton. The kernels themselves live in
 :mod:`~lightning_spectral.kernels.contract_triton` and
@@ -25,12 +26,22 @@ from lightning_spectral.kernels.dispatch import (
     triton_status,
     use_backend,
 )
+from lightning_spectral.kernels.fallback import (
+    FallbackKey,
+    TritonFallbackWarning,
+    clear_fallbacks,
+    fallbacks,
+)
 
 __all__ = [
     "BACKENDS",
     "ENV_VAR",
+    "FallbackKey",
+    "TritonFallbackWarning",
     "bandlimited_conv1d",
     "bandlimited_conv2d",
+    "clear_fallbacks",
+    "fallbacks",
     "get_backend",
     "resolve_backend",
     "set_backend",

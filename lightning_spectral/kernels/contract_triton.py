@@ -40,7 +40,9 @@ import torch
 import triton
 import triton.language as tl
 
+from lightning_spectral.functional.spectral import spectral_contract
 from lightning_spectral.kernels._jit import DualKernel, interpreting
+from lightning_spectral.kernels.fallback import FallbackKey, record_failure
 
 __all__ = ["contract_unsupported_reason", "triton_contract"]
 
@@ -377,18 +379,44 @@ def _grad_filters(
     return dw
 
 
+def _torch_grads(
+    grad: torch.Tensor,
+    spectrum: torch.Tensor,
+    filters: torch.Tensor,
+    groups: int,
+    needs: tuple[bool, bool],
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Both gradients from the torch twin, for a backward whose kernel failed."""
+    with torch.enable_grad():
+        x = spectrum.detach().requires_grad_(needs[0])
+        w = filters.detach().requires_grad_(needs[1])
+        leaves = [t for t in (x, w) if t.requires_grad]
+        grads = iter(torch.autograd.grad(spectral_contract(x, w, groups), leaves, grad))
+    return tuple(next(grads) if need else None for need in needs)
+
+
 class _Contract(torch.autograd.Function):
-    """Autograd wrapper: forward and both backward products run the same Triton kernel."""
+    """Autograd wrapper: forward and both backward products run the same Triton kernel.
+
+    With a ``fallback`` key, a failed backward launch recomputes both gradients with the torch
+    twin (see :mod:`lightning_spectral.kernels.fallback`); without one it raises.
+    """
 
     @staticmethod
     def forward(
-        ctx, spectrum: torch.Tensor, filters: torch.Tensor, groups: int, gauss: bool
+        ctx,
+        spectrum: torch.Tensor,
+        filters: torch.Tensor,
+        groups: int,
+        gauss: bool,
+        fallback: FallbackKey | None,
     ) -> torch.Tensor:
-        ctx.groups, ctx.gauss = groups, gauss
+        ctx.groups, ctx.gauss, ctx.fallback = groups, gauss, fallback
         spectrum, filters = _resolved(spectrum), _resolved(filters)
         out = _forward(spectrum, filters, groups, gauss)
         # The forward reads views in place, but a view keeps its whole base alive: save only the
-        # kept coefficients for backward, as DESIGN.md asks (a 1D band is a slice of the rfft).
+        # kept coefficients for backward, as docs/design.md asks (a 1D band is a slice of the
+        # rfft).
         ctx.save_for_backward(_compact(spectrum), _compact(filters))
         return out
 
@@ -397,12 +425,19 @@ class _Contract(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         spectrum, filters = ctx.saved_tensors
         grad = _resolved(grad)
-        grad_spectrum = grad_filters = None
-        if ctx.needs_input_grad[0]:
-            grad_spectrum = _grad_input(grad, filters, spectrum, ctx.groups, ctx.gauss)
-        if ctx.needs_input_grad[1]:
-            grad_filters = _grad_filters(grad, spectrum, filters, ctx.groups, ctx.gauss)
-        return grad_spectrum, grad_filters, None, None
+        needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        try:
+            grad_spectrum = grad_filters = None
+            if needs[0]:
+                grad_spectrum = _grad_input(grad, filters, spectrum, ctx.groups, ctx.gauss)
+            if needs[1]:
+                grad_filters = _grad_filters(grad, spectrum, filters, ctx.groups, ctx.gauss)
+        except Exception as error:
+            if ctx.fallback is None:
+                raise
+            record_failure(ctx.fallback, error, "backward")
+            grad_spectrum, grad_filters = _torch_grads(grad, spectrum, filters, ctx.groups, needs)
+        return grad_spectrum, grad_filters, None, None, None
 
 
 def contract_unsupported_reason(
@@ -444,7 +479,12 @@ def contract_unsupported_reason(
 
 
 def triton_contract(
-    spectrum: torch.Tensor, filters: torch.Tensor, groups: int, *, gauss: bool = False
+    spectrum: torch.Tensor,
+    filters: torch.Tensor,
+    groups: int,
+    *,
+    gauss: bool = False,
+    fallback: FallbackKey | None = None,
 ) -> torch.Tensor:
     """Per-frequency channel contraction ``Y[b, o] = sum_i X[b, i] * conj(W[o, i])`` in Triton.
 
@@ -459,6 +499,9 @@ def triton_contract(
         groups: number of channel groups.
         gauss: use the 3-multiplication (Gauss) complex product instead of the 4-multiplication
             one.
+        fallback: the dispatcher's key in ``auto`` mode: if a backward launch fails, both
+            gradients are recomputed on the torch path and the failure is recorded under it
+            (see :mod:`lightning_spectral.kernels.fallback`). ``None`` (default): raise.
 
     Returns:
         Complex ``(B, C_out, *F)``, contiguous.
@@ -466,6 +509,7 @@ def triton_contract(
     Raises:
         ValueError: if the operands are not supported (see :func:`contract_unsupported_reason`).
         RuntimeError: if CPU tensors are given while Triton is not in interpreter mode.
+        Exception: whatever Triton raises when the forward kernel cannot compile or launch.
     """
     reason = contract_unsupported_reason(spectrum, filters, groups)
     if reason is not None:
@@ -475,4 +519,4 @@ def triton_contract(
             f"triton_contract: tensors on {spectrum.device} need CUDA, or TRITON_INTERPRET=1 to "
             "run the kernel under the Triton interpreter"
         )
-    return _Contract.apply(spectrum, filters, groups, gauss)
+    return _Contract.apply(spectrum, filters, groups, gauss, fallback)

@@ -15,6 +15,10 @@ variable. Forcing ``triton`` runs the kernels on CUDA tensors, and on CPU tensor
 Triton interpreter (``TRITON_INTERPRET=1``); otherwise, or when triton is missing or the operands
 are unsupported, the call fails with the reason instead of silently using torch.
 
+In ``auto`` mode a kernel that cannot compile or launch for a shape falls back to the torch path
+with one warning per shape; :mod:`lightning_spectral.kernels.fallback` has the rules. A forced
+``triton`` backend raises instead.
+
 Triton is imported lazily, on the first call that may use it: importing this package works
 without triton, or with a broken installation.
 """
@@ -40,6 +44,7 @@ from lightning_spectral.functional._checks import (
 )
 from lightning_spectral.functional.conv import Padding
 from lightning_spectral.functional.spectral import spectral_contract
+from lightning_spectral.kernels.fallback import FallbackKey, fallback_reason, record_failure
 
 __all__ = [
     "BACKENDS",
@@ -171,8 +176,18 @@ def _unsupported(reason: str | None) -> bool:
     return True
 
 
+def _fallback_key(key: FallbackKey) -> FallbackKey | None:
+    """``key`` when a kernel failure may fall back (``auto``), ``None`` when it must raise."""
+    return None if get_backend() == "triton" else key
+
+
 def _contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> torch.Tensor:
-    """The channel contraction of the selected backend (hook of ``_bandlimited_conv``)."""
+    """The channel contraction of the selected backend (hook of ``_bandlimited_conv``).
+
+    In ``auto`` mode a Triton failure falls back to the torch path for this call and, remembered
+    per :class:`~lightning_spectral.kernels.fallback.FallbackKey`, for later calls with the same
+    shapes (rules in :mod:`lightning_spectral.kernels.fallback`).
+    """
     if resolve_backend(spectrum.device) == "triton":
         from lightning_spectral.kernels.contract_triton import (
             contract_unsupported_reason,
@@ -180,7 +195,15 @@ def _contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> tor
         )
 
         if not _unsupported(contract_unsupported_reason(spectrum, filters, groups)):
-            return triton_contract(spectrum, filters, groups)
+            shapes = (tuple(spectrum.shape), tuple(filters.shape), groups)
+            key = _fallback_key(FallbackKey.of("contract", shapes, spectrum.dtype, spectrum.device))
+            if key is None:
+                return triton_contract(spectrum, filters, groups)
+            if fallback_reason(key) is None:
+                try:
+                    return triton_contract(spectrum, filters, groups, fallback=key)
+                except Exception as error:  # any compile/launch failure; OOM is re-raised
+                    record_failure(key, error, "forward")
     return spectral_contract(spectrum, filters, groups)
 
 
@@ -292,8 +315,20 @@ def _pool(
 
     if _unsupported(pool_unsupported_reason(input)):
         return reference(input, output_size, cutoff)
+    real = compute_dtype(input.dtype)
+    key = _fallback_key(
+        FallbackKey.of("spectral_pool", (tuple(input.shape), out_size, cut), real, input.device)
+    )
+    if key is not None and fallback_reason(key) is not None:
+        return reference(input, output_size, cutoff)
     with fft_precision(input.device):
-        y = triton_spectral_pool(input.to(compute_dtype(input.dtype)), out_size, cut)
+        try:
+            y = triton_spectral_pool(input.to(real), out_size, cut, fallback=key)
+        except Exception as error:  # any compile/launch failure; OOM is re-raised
+            if key is None:
+                raise
+            record_failure(key, error, "forward")
+            return reference(input, output_size, cutoff)
     return y.to(input.dtype)
 
 

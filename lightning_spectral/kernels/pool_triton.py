@@ -33,8 +33,9 @@ import triton
 import triton.language as tl
 
 from lightning_spectral.kernels._jit import DualKernel, interpreting
+from lightning_spectral.kernels.fallback import FallbackKey, record_failure
 
-__all__ = ["axis_weights", "pool_unsupported_reason", "triton_spectral_pool"]
+__all__ = ["axis_weights", "pool_spectrum_torch", "pool_unsupported_reason", "triton_spectral_pool"]
 
 _BLOCK = 512
 _MAX_ELEMENTS = 2**31 - 1
@@ -200,8 +201,92 @@ def axis_weights(
     return weight
 
 
+def pool_spectrum_torch(
+    spectrum: torch.Tensor,
+    out_rows: int,
+    row_weights: torch.Tensor,
+    col_weights: torch.Tensor,
+    fold_cols: bool,
+) -> torch.Tensor:
+    """Torch twin of :func:`_pool_forward_kernel` (differentiable by autograd).
+
+    The kernel's backward falls back to autograd through this function when the adjoint kernel
+    cannot launch, and the tests check the kernel against it.
+
+    Args:
+        spectrum: complex ``(P, H, cols)`` one-sided spectrum of the input, ``cols = w // 2 + 1``.
+        out_rows: output rows ``h <= H``.
+        row_weights: real ``(h,)`` per-row weights (:func:`axis_weights`, two-sided).
+        col_weights: real ``(cols,)`` per-column weights (one-sided).
+        fold_cols: fold the Nyquist column (an even ``w`` below the input width).
+
+    Returns:
+        Complex ``(P, h, cols)``.
+
+    Example:
+        >>> import torch
+        >>> s = torch.fft.rfft(torch.arange(6.0))[None, None]  # (1, 1, 4): one row
+        >>> ones = torch.ones(1), torch.ones(4)
+        >>> torch.allclose(pool_spectrum_torch(s, 1, *ones, False), s)
+        True
+    """
+    in_rows, cols = spectrum.shape[1], spectrum.shape[2]
+    rows = torch.arange(out_rows, device=spectrum.device)
+    src = torch.where(2 * rows < out_rows, rows, rows - out_rows + in_rows)
+    out = spectrum[:, src, :]
+    half = out_rows // 2
+    fold_rows = out_rows % 2 == 0 and out_rows < in_rows
+    at_half = (rows == half).to(spectrum.real.dtype)[None, :]
+    if fold_rows:  # the Nyquist row h/2 also gets input row h/2
+        out = out + at_half[..., None] * spectrum[:, half : half + 1, :]
+    if fold_cols:  # the Nyquist column gets X[j, -w/2] = conj(S[-j, w/2])
+        mirrored = spectrum[:, (in_rows - src) % in_rows, -1].conj()
+        if fold_rows:
+            mirrored = mirrored + at_half * spectrum[:, in_rows - half, -1:].conj()
+        last = (torch.arange(cols, device=spectrum.device) == cols - 1).to(at_half.dtype)
+        out = out + mirrored[..., None] * last
+    return out * (row_weights[:, None] * col_weights[None, :])
+
+
+def _adjoint(
+    grad: torch.Tensor,
+    in_rows: int,
+    out_rows: int,
+    row_weights: torch.Tensor,
+    col_weights: torch.Tensor,
+    fold_cols: bool,
+) -> torch.Tensor:
+    """Launch :func:`_pool_adjoint_kernel`: complex ``(P, h, cols)`` -> ``(P, H, cols)``."""
+    planes, _, cols = grad.shape
+    out = torch.empty((planes, in_rows, cols), dtype=grad.dtype, device=grad.device)
+    total = out.numel()
+    if total:
+        strides = [2 * s for s in grad.stride()]
+        _ADJOINT[(triton.cdiv(total, _BLOCK),)](
+            torch.view_as_real(grad),
+            torch.view_as_real(out),
+            row_weights,
+            col_weights,
+            total,
+            in_rows,
+            out_rows,
+            cols,
+            *strides,
+            SAME_ROWS=in_rows == out_rows,
+            FOLD_ROWS=out_rows % 2 == 0 and out_rows < in_rows,
+            FOLD_COLS=fold_cols,
+            BLOCK=_BLOCK,
+        )
+    return out
+
+
 class _PoolSpectrum(torch.autograd.Function):
-    """The fused crop/fold/mask/scale step; backward is its adjoint kernel."""
+    """The fused crop/fold/mask/scale step; backward is its adjoint kernel.
+
+    With a ``fallback`` key, a failed adjoint launch computes the gradient by autograd through
+    :func:`pool_spectrum_torch` (see :mod:`lightning_spectral.kernels.fallback`); without one it
+    raises.
+    """
 
     @staticmethod
     def forward(
@@ -211,9 +296,11 @@ class _PoolSpectrum(torch.autograd.Function):
         row_weights: torch.Tensor,
         col_weights: torch.Tensor,
         fold_cols: bool,
+        fallback: FallbackKey | None,
     ) -> torch.Tensor:
         planes, in_rows, cols = spectrum.shape
         ctx.geometry = (in_rows, out_rows, fold_cols)
+        ctx.fallback = fallback
         ctx.save_for_backward(row_weights, col_weights)
         out = torch.empty((planes, out_rows, cols), dtype=spectrum.dtype, device=spectrum.device)
         total = out.numel()
@@ -243,26 +330,20 @@ class _PoolSpectrum(torch.autograd.Function):
         row_weights, col_weights = ctx.saved_tensors
         grad = grad.resolve_conj().resolve_neg()
         planes, _, cols = grad.shape
-        out = torch.empty((planes, in_rows, cols), dtype=grad.dtype, device=grad.device)
-        total = out.numel()
-        if total:
-            strides = [2 * s for s in grad.stride()]
-            _ADJOINT[(triton.cdiv(total, _BLOCK),)](
-                torch.view_as_real(grad),
-                torch.view_as_real(out),
-                row_weights,
-                col_weights,
-                total,
-                in_rows,
-                out_rows,
-                cols,
-                *strides,
-                SAME_ROWS=in_rows == out_rows,
-                FOLD_ROWS=out_rows % 2 == 0 and out_rows < in_rows,
-                FOLD_COLS=fold_cols,
-                BLOCK=_BLOCK,
-            )
-        return out, None, None, None, None
+        try:
+            out = _adjoint(grad, in_rows, out_rows, row_weights, col_weights, fold_cols)
+        except Exception as error:
+            if ctx.fallback is None:
+                raise
+            record_failure(ctx.fallback, error, "backward")
+            # The step is linear: its gradient does not depend on the point it is taken at.
+            with torch.enable_grad():
+                point = torch.zeros(
+                    (planes, in_rows, cols), dtype=grad.dtype, device=grad.device
+                ).requires_grad_()
+                pooled = pool_spectrum_torch(point, out_rows, row_weights, col_weights, fold_cols)
+                (out,) = torch.autograd.grad(pooled, point, grad)
+        return out, None, None, None, None, None
 
 
 def pool_unsupported_reason(input: torch.Tensor) -> str | None:
@@ -274,7 +355,11 @@ def pool_unsupported_reason(input: torch.Tensor) -> str | None:
 
 
 def triton_spectral_pool(
-    input: torch.Tensor, out_size: tuple[int, ...], cutoff: tuple[int, ...]
+    input: torch.Tensor,
+    out_size: tuple[int, ...],
+    cutoff: tuple[int, ...],
+    *,
+    fallback: FallbackKey | None = None,
 ) -> torch.Tensor:
     """Spectral pooling of the last ``len(out_size)`` (1 or 2) dims through the fused kernel.
 
@@ -284,9 +369,16 @@ def triton_spectral_pool(
         input: real ``(..., N)`` or ``(..., H, W)`` in float32 or float64 (the compute dtype).
         out_size: ``(n,)`` or ``(h, w)``, each at most the input size.
         cutoff: per-dim frequency-dropout bandwidth, each in ``[1, out]`` (``out`` = none).
+        fallback: the dispatcher's key in ``auto`` mode: if the adjoint launch fails in
+            backward, the gradient is computed on the torch path and the failure is recorded
+            under it (see :mod:`lightning_spectral.kernels.fallback`). ``None`` (default): raise.
 
     Returns:
         Real ``(..., *out_size)`` in the input's dtype.
+
+    Raises:
+        RuntimeError: if a CPU tensor is given while Triton is not in interpreter mode.
+        Exception: whatever Triton raises when the forward kernel cannot compile or launch.
     """
     if input.device.type != "cuda" and not interpreting():
         raise RuntimeError(
@@ -306,7 +398,7 @@ def triton_spectral_pool(
     row_weights = axis_weights(in_h, out_h, cut_h, True, real, input.device)
     col_weights = axis_weights(in_w, out_w, cut_w, False, real, input.device)
     fold_cols = out_w % 2 == 0 and out_w < in_w
-    pooled = _PoolSpectrum.apply(spectrum, out_h, row_weights, col_weights, fold_cols)
+    pooled = _PoolSpectrum.apply(spectrum, out_h, row_weights, col_weights, fold_cols, fallback)
     if ndim == 2:
         y = torch.fft.irfft2(pooled, s=(out_h, out_w))
     else:

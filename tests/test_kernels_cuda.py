@@ -1,0 +1,303 @@
+"""The Triton path against the torch path, dtype by dtype, on a real GPU (and where cheap, on CPU).
+
+A green run of this module on a CUDA device means the compiled kernels give the torch path's
+values and gradients for float32, float16 and bfloat16 inputs, odd sizes, groups and depthwise
+layers, compressions 0 and 0.95, non-contiguous inputs, and a whole band-limited ResNet-18, and
+that ``auto`` picks them without falling back. Cases cheap enough for the Triton interpreter
+also run on the CPU (the ``interpreter`` parameter); the others skip there with the reason.
+
+``benchmarks/gpu_check.sh`` selects the GPU cases with ``-k cuda``: every GPU case has ``cuda``
+in its test id (this module's name, or the ``device`` parameter).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from lightning_spectral import kernels
+from lightning_spectral.kernels import dispatch
+
+TRITON_OK, TRITON_REASON = dispatch.triton_status()
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device (Triton compiled for real)")
+
+# Tolerances of the comparison with the torch path, by input dtype. Both paths compute in float32
+# (float64 for float64 inputs) and round to the input dtype at the end, so half precision may
+# differ by a unit in the last place.
+TOLERANCES = {
+    torch.float64: 1e-9,
+    torch.float32: 2e-4,
+    torch.float16: 4e-3,
+    torch.bfloat16: 3e-2,
+}
+
+
+@pytest.fixture(params=["interpreter", pytest.param("cuda", marks=needs_cuda)])
+def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> torch.device:
+    """CPU tensors under the Triton interpreter, or CUDA tensors with compiled kernels."""
+    if not TRITON_OK:
+        pytest.skip(TRITON_REASON)
+    if request.param == "cuda":
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+        # cuBLAS (torch path) and tl.dot (Triton) both in full float32: a like-for-like check.
+        monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+        return torch.device("cuda")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    return torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _clean_dispatch(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
+    monkeypatch.setattr(dispatch, "_setting", None)
+    kernels.clear_fallbacks()
+    yield
+    kernels.clear_fallbacks()
+
+
+def _launches(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count Triton launches of the contraction and of the pooling step."""
+    from lightning_spectral.kernels import contract_triton, pool_triton
+
+    counts = {"contract": 0, "pool": 0}
+    cbmm, apply = contract_triton._cbmm, pool_triton._PoolSpectrum.apply
+
+    def count_cbmm(*args, **kwargs):
+        counts["contract"] += 1
+        return cbmm(*args, **kwargs)
+
+    def count_pool(*args, **kwargs):
+        counts["pool"] += 1
+        return apply(*args, **kwargs)
+
+    monkeypatch.setattr(contract_triton, "_cbmm", count_cbmm)
+    monkeypatch.setattr(pool_triton._PoolSpectrum, "apply", count_pool)
+    return counts
+
+
+def _run(
+    backend: str, fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, ...]:
+    """Output and gradients of ``fn(*inputs)`` on ``backend`` for a fixed output gradient."""
+    leaves = tuple(t.detach().clone().requires_grad_() for t in inputs)
+    with kernels.use_backend(backend):
+        out = fn(*leaves)
+        generator = torch.Generator().manual_seed(7)
+        grad = torch.randn(out.shape, generator=generator).to(out.device, out.dtype)
+        grads = torch.autograd.grad(out, leaves, grad)
+    return (out, *grads)
+
+
+def _compare(
+    fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...], dtype: torch.dtype
+) -> None:
+    ours = _run("triton", fn, inputs)
+    ref = _run("torch", fn, inputs)
+    tol = TOLERANCES[dtype]
+    for index, (a, b) in enumerate(zip(ours, ref, strict=True)):
+        assert a.dtype == b.dtype == dtype, f"item {index}: {a.dtype} vs {b.dtype}"
+        assert torch.isfinite(a).all(), f"item {index} has non-finite values"
+        scale = max(b.abs().max().item(), 1.0)
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol * scale, msg=f"item {index}")
+
+
+# The interpreter runs these in seconds on tiny sizes; CUDA runs them at the same sizes.
+CONV_CASES = [
+    # ndim, input, weight, kwargs
+    (2, (2, 5, 9, 7), (6, 5, 3, 3), {"padding": 1}),  # odd sizes, odd channels
+    (2, (2, 4, 11, 10), (4, 1, 3, 3), {"padding": 1, "groups": 4}),  # depthwise
+    (2, (1, 6, 8, 9), (4, 3, 5, 3), {"stride": 2, "padding": (2, 1), "groups": 2}),
+    (1, (2, 3, 33), (5, 3, 9), {"padding": "same"}),
+    (1, (2, 4, 21), (4, 2, 4), {"stride": 3, "dilation": 2, "groups": 2}),
+]
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+
+
+def _dtype_id(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _conv_inputs(case, dtype: torch.dtype, device: torch.device, layout: str = "contiguous"):
+    ndim, x_shape, w_shape, kwargs = case
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(x_shape, generator=generator)
+    w = torch.randn(w_shape, generator=generator) / (w_shape[1] * w_shape[-1] ** ndim) ** 0.5
+    b = torch.randn(w_shape[0], generator=generator)
+    x, w, b = (t.to(device, dtype) for t in (x, w, b))
+    if layout == "channels_last" and ndim == 2:
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "strided":  # every other sample and column of a larger tensor
+        wide = torch.zeros((2 * x.shape[0], *x.shape[1:-1], 2 * x.shape[-1]), dtype=dtype)
+        wide = wide.to(device)
+        wide[::2, ..., ::2] = x
+        x = wide[::2, ..., ::2]
+        assert not x.is_contiguous()
+    return (x, w, b), kwargs
+
+
+def _conv_op(ndim: int) -> Callable[..., torch.Tensor]:
+    return kernels.bandlimited_conv1d if ndim == 1 else kernels.bandlimited_conv2d
+
+
+@pytest.mark.parametrize("compression", [0.0, 0.95])
+@pytest.mark.parametrize("dtype", DTYPES, ids=_dtype_id)
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0]}d-{c[1]}-{c[2]}")
+def test_conv_triton_matches_torch(
+    case, dtype: torch.dtype, compression: float, device: torch.device, monkeypatch
+) -> None:
+    if device.type == "cpu" and dtype != torch.float32 and (compression or case[0] == 2):
+        pytest.skip("the interpreter checks the half-precision casts on the cheap 1D cases")
+    inputs, kwargs = _conv_inputs(case, dtype, device)
+    counts = _launches(monkeypatch)
+    op = _conv_op(case[0])
+    _compare(lambda *t: op(*t, compression=compression, **kwargs), inputs, dtype)
+    assert counts["contract"] == 3  # forward, input gradient, filter gradient on Triton
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "strided"])
+@pytest.mark.parametrize("case", CONV_CASES[:2] + CONV_CASES[3:4], ids=lambda c: f"{c[0]}d")
+def test_conv_triton_non_contiguous(case, layout: str, device: torch.device) -> None:
+    if layout == "channels_last" and case[0] == 1:
+        pytest.skip("channels_last is a 2D layout")
+    inputs, kwargs = _conv_inputs(case, torch.float32, device, layout)
+    op = _conv_op(case[0])
+    _compare(lambda *t: op(*t, compression=0.5, **kwargs), inputs, torch.float32)
+
+
+POOL_CASES = [
+    # input (H, W), output, cutoff
+    ((9, 7), (4, 6), None),
+    ((8, 10), (5, 4), (3, 2)),
+    ((7, 7), (7, 7), (2, 5)),  # identity size with frequency dropout
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=_dtype_id)
+@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+def test_pool_triton_matches_torch(case, dtype: torch.dtype, device: torch.device, monkeypatch):
+    in_size, out_size, cutoff = case
+    x = torch.randn(2, 3, *in_size, generator=torch.Generator().manual_seed(1)).to(device, dtype)
+    counts = _launches(monkeypatch)
+    _compare(lambda t: kernels.spectral_pool2d(t, out_size, cutoff), (x,), dtype)
+    _compare(lambda t: kernels.spectral_pool1d(t, in_size[1] - 2, 2), (x[..., 0, :],), dtype)
+    assert counts["pool"] == 2
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "strided"])
+def test_pool_triton_non_contiguous(layout: str, device: torch.device) -> None:
+    x = torch.randn(2, 3, 10, 9, generator=torch.Generator().manual_seed(2)).to(device)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    else:
+        x = x.transpose(-1, -2)  # (2, 3, 9, 10)
+    assert not x.is_contiguous()
+    _compare(lambda t: kernels.spectral_pool2d(t, (5, 6), (4, 5)), (x,), torch.float32)
+
+
+# ------------------------------------------------------------------------------------------
+# GPU only: realistic sizes and the whole model (too slow for the interpreter)
+# ------------------------------------------------------------------------------------------
+
+
+@needs_cuda
+@pytest.mark.skipif(not TRITON_OK, reason=TRITON_REASON)
+@pytest.mark.parametrize("compression", [0.0, 0.5, 0.95])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (2, (16, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}),
+        (2, (8, 512, 4, 4), (512, 512, 3, 3), {"padding": 1}),
+        (2, (2, 3, 224, 224), (64, 3, 7, 7), {"stride": 2, "padding": 3}),
+        (2, (4, 96, 15, 15), (96, 1, 3, 3), {"padding": 1, "groups": 96}),
+        (1, (4, 64, 512), (64, 64, 255), {"padding": "same"}),
+    ],
+    ids=["r18-64x32", "r18-512x4", "stem7x7", "depthwise-odd", "long1d-k255"],
+)
+def test_cuda_layer_shapes_match_torch(case, compression: float, monkeypatch) -> None:
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    inputs, kwargs = _conv_inputs(case, torch.float32, torch.device("cuda"))
+    counts = _launches(monkeypatch)
+    op = _conv_op(case[0])
+    _compare(lambda *t: op(*t, compression=compression, **kwargs), inputs, torch.float32)
+    assert counts["contract"] == 3
+
+
+def _resnet(compression: float) -> torch.nn.Module:
+    from lightning_spectral.models import ResNet18
+    from lightning_spectral.transforms import band_limit_
+
+    torch.manual_seed(0)
+    model = ResNet18(num_classes=10)
+    band_limit_(model, compression=compression)
+    for module in model.modules():
+        if hasattr(module, "direct_full_band"):
+            module.direct_full_band = False  # compression 0 runs the FFT path too
+    return model.cuda()
+
+
+@needs_cuda
+@pytest.mark.skipif(not TRITON_OK, reason=TRITON_REASON)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=_dtype_id)
+@pytest.mark.parametrize("compression", [0.0, 0.5, 0.9])
+def test_cuda_resnet18_matches_torch_backend(
+    compression: float, dtype: torch.dtype, monkeypatch
+) -> None:
+    """A band-limited ResNet-18 forward/backward: loss and every gradient, Triton vs torch."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    model = _resnet(compression)
+    twin = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(8, 3, 32, 32, generator=generator).cuda()
+    labels = torch.randint(0, 10, (8,), generator=generator).cuda()
+    counts = _launches(monkeypatch)
+    results = []
+    for backend, net in (("triton", model), ("torch", twin)):
+        with (
+            kernels.use_backend(backend),
+            torch.autocast("cuda", dtype, enabled=dtype != torch.float32),
+        ):
+            loss = torch.nn.functional.cross_entropy(net(images), labels)
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in net.parameters()]))
+    assert counts["contract"] == _contract_launches(model)
+    (loss_t, grads_t), (loss_r, grads_r) = results
+    # Relative error of the loss and of each gradient as a whole: rounding flips of single
+    # elements compound over 20 layers and batch norm, a wrong kernel is off everywhere.
+    tol = 1e-3 if dtype == torch.float32 else 5e-2
+    torch.testing.assert_close(loss_t, loss_r, rtol=tol, atol=tol)
+    for index, (a, b) in enumerate(zip(grads_t, grads_r, strict=True)):
+        error = (a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-12)
+        assert error < tol, f"parameter {index} {tuple(b.shape)}: relative error {error:.2e}"
+
+
+def _contract_launches(model: torch.nn.Module) -> int:
+    """Launches of one training step: forward + 2 gradients per layer, no input gradient for
+    the first layer (the images do not require one)."""
+    layers = sum(hasattr(module, "direct_full_band") for module in model.modules())
+    return 3 * layers - 1
+
+
+@needs_cuda
+@pytest.mark.skipif(not TRITON_OK, reason=TRITON_REASON)
+def test_cuda_auto_uses_triton_without_fallback(monkeypatch) -> None:
+    """``auto`` on CUDA runs the kernels for a training step, and none of them falls back."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    model = _resnet(0.5)
+    counts = _launches(monkeypatch)
+    images = torch.randn(4, 3, 32, 32, device="cuda")
+    pool_input = images.clone().requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kernels.TritonFallbackWarning)
+        model(images).sum().backward()
+        pooled = kernels.spectral_pool2d(pool_input, (15, 16))
+        pooled.sum().backward()
+    assert kernels.resolve_backend("cuda") == "triton"
+    assert counts["contract"] == _contract_launches(model) and counts["pool"] == 1
+    assert kernels.fallbacks() == {}
