@@ -431,6 +431,17 @@ def test_spectral_pool_keeps_dtype_and_identity(device: torch.device, monkeypatc
     assert len(launches) == 1  # the identity does no transform at all
 
 
+@needs_triton
+def test_spectral_pool_empty_batch_under_triton(device: torch.device) -> None:
+    x = torch.randn(0, 3, 8, 8, device=device, requires_grad=True)
+    with kernels.use_backend("triton"):
+        y = kernels.spectral_pool2d(x, (5, 4))
+        y1 = kernels.spectral_pool1d(x[:, :, 0], 3)
+    assert y.shape == (0, 3, 5, 4) and y1.shape == (0, 3, 3)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
 def test_spectral_pool_errors_match_functional(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     x = torch.randn(1, 2, 6, 6)
