@@ -1,0 +1,116 @@
+"""Exact resume from a checkpoint written in the middle of an epoch, with every callback.
+
+Lightning does not call ``on_train_epoch_start`` again when it resumes mid-epoch, so state a
+callback or layer derives at epoch boundaries must be derived at use or saved in the checkpoint.
+The runs here use :class:`ResumableLoader` (see ``tests/_resume_helpers.py``): with a plain
+``DataLoader`` the resumed epoch would restart at its first batch, and no run could match.
+"""
+
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from _lightning_helpers import LitClassifier, dataset, loader
+from _lightning_helpers import trainer as make_trainer
+from _resume_helpers import ResumableLoader
+from pytorch_lightning.callbacks import ModelCheckpoint
+from torch.utils.data import TensorDataset
+
+from lightning_spectral import (
+    BandLimitCallback,
+    EnergyCompressionMonitor,
+    ResolutionDropoutScheduler,
+    SpectralParametrizationCallback,
+    SpectralPoolingCallback,
+)
+from lightning_spectral.callbacks._statistics import STATISTICS_KEY
+
+BATCHES = 4  # per epoch
+EPOCHS = 3
+EVERY = 3  # checkpoint steps 3, 6, 9, 12: steps 3 and 6 are in the middle of epochs 0 and 1
+
+
+def _callbacks(energy: bool) -> list[pl.Callback]:
+    band_limit = (
+        BandLimitCallback(compression=0.2, mode="energy", energy=0.6)
+        if energy
+        else BandLimitCallback(compression=0.3, schedule={1: 0.5})
+    )
+    return [
+        SpectralParametrizationCallback(),
+        band_limit,
+        SpectralPoolingCallback(),
+        ResolutionDropoutScheduler(alpha=0.6, beta=0.4, scheduling={1: [0.5, 0.3]}),
+        EnergyCompressionMonitor(),
+    ]
+
+
+def _data(energy: bool) -> TensorDataset:
+    data = dataset(n=8 * BATCHES)
+    if energy:
+        # The first half of every epoch is nearly constant (DC), the second half white noise:
+        # a band chosen from the batches after a mid-epoch resume point alone would be wider.
+        x, y = data.tensors
+        x = x.clone()
+        x[: x.shape[0] // 2] = 0.05 * x[: x.shape[0] // 2] + 3.0
+        data = TensorDataset(x, y)
+    return data
+
+
+def _fit(root, energy: bool, ckpt_path=None) -> tuple[pl.Trainer, LitClassifier]:
+    pl.seed_everything(7)
+    checkpoint = ModelCheckpoint(
+        dirpath=root / "ckpt", filename="{step}", every_n_train_steps=EVERY, save_top_k=-1
+    )
+    trainer = make_trainer(
+        root,
+        [*_callbacks(energy), checkpoint],
+        max_epochs=EPOCHS,
+        limit_train_batches=BATCHES,
+    )
+    model = LitClassifier(drift=1.0)
+    train = ResumableLoader(_data(energy), batch_size=8, shuffle=False)
+    trainer.fit(model, train, loader(seed=1), ckpt_path=ckpt_path)
+    return trainer, model
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["fixed", "energy"])
+def uninterrupted(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp("uninterrupted")
+    _, model = _fit(root, request.param)
+    return request.param, root, model
+
+
+@pytest.mark.parametrize("step", [3, 6])
+def test_mid_epoch_resume_equals_the_uninterrupted_run(uninterrupted, tmp_path, step):
+    energy, root, expected = uninterrupted
+    path = root / "ckpt" / f"step={step}.ckpt"
+    assert (step % BATCHES) != 0  # a mid-epoch checkpoint
+    trainer, resumed = _fit(tmp_path, energy, ckpt_path=path)
+
+    assert trainer.global_step == EPOCHS * BATCHES
+    assert len(expected.losses) == EPOCHS * BATCHES
+    assert resumed.losses == expected.losses[step:]
+    want, got = expected.state_dict(), resumed.state_dict()
+    assert list(got) == list(want)
+    for name, value in want.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(got[name], value), name
+        else:
+            assert got[name] == value, name
+    pools = [m for m in resumed.modules() if type(m).__name__ == "SpectralPool2d"]
+    assert pools and all(p.dropout_min is not None for p in pools)
+    assert all(p.dropout_draws == EPOCHS * BATCHES for p in pools)
+
+
+def test_mid_epoch_checkpoint_holds_every_energy_layers_partial_statistics(uninterrupted):
+    energy, root, _ = uninterrupted
+    saved = torch.load(root / "ckpt" / "step=6.ckpt", weights_only=True).get(STATISTICS_KEY)
+    if not energy:
+        assert not saved  # fixed-mode layers choose no band from statistics
+        return
+    assert set(saved) == {"net.features.0", "net.features.3"}
+    for entry in saved.values():
+        assert entry["count"].tolist() == [2 * 8]  # two batches of epoch 1, one rank
+        assert entry["power"].shape[0] == 1 and entry["power"].sum() > 0
