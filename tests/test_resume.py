@@ -8,6 +8,8 @@ The runs here use :class:`ResumableLoader` (see ``tests/_resume_helpers.py``): w
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -24,7 +26,8 @@ from lightning_spectral import (
     SpectralParametrizationCallback,
     SpectralPoolingCallback,
 )
-from lightning_spectral.callbacks._statistics import STATISTICS_KEY
+from lightning_spectral.callbacks._statistics import STATISTICS_KEY, load_statistics
+from lightning_spectral.nn import BandLimitedConv2d
 
 BATCHES = 4  # per epoch
 EPOCHS = 3
@@ -114,3 +117,37 @@ def test_mid_epoch_checkpoint_holds_every_energy_layers_partial_statistics(unint
     for entry in saved.values():
         assert entry["count"].tolist() == [2 * 8]  # two batches of epoch 1, one rank
         assert entry["power"].shape[0] == 1 and entry["power"].sum() > 0
+
+
+def _energy_conv() -> torch.nn.Module:
+    conv = BandLimitedConv2d(1, 2, 3, padding=1, compression=0.2, mode="energy", energy=0.6)
+    conv.train()
+    conv(torch.randn(4, 1, 8, 8))
+    return conv
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_statistics_of_another_world_size_keep_the_sum_over_ranks(rank):
+    source = _energy_conv()
+    saved = {
+        "conv": {
+            "power": torch.stack([source.stats_power, 2 * source.stats_power]),
+            "count": torch.tensor([4, 4]),
+            "signal_shape": list(source.stats_signal_shape),
+        }
+    }
+    conv = _energy_conv()
+    load_statistics(SimpleNamespace(global_rank=rank, world_size=3), [("conv", conv)], saved)
+    factor = 3 if rank == 0 else 0
+    torch.testing.assert_close(conv.stats_power, factor * source.stats_power)
+    assert int(conv.stats_count) == 8 * (rank == 0)
+    assert conv.stats_signal_shape == source.stats_signal_shape
+
+
+def test_malformed_statistics_name_the_layer():
+    with pytest.raises(ValueError, match=r"'conv'.*'power', 'count' and 'signal_shape'"):
+        load_statistics(
+            SimpleNamespace(global_rank=0, world_size=1),
+            [("conv", _energy_conv())],
+            {"conv": {"power": torch.zeros(1)}},
+        )
