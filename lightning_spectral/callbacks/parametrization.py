@@ -9,7 +9,7 @@ from torch.nn.utils import parametrize
 from typing_extensions import override
 
 from lightning_spectral import transforms
-from lightning_spectral.callbacks._common import RewriteCallback, check_patterns
+from lightning_spectral.callbacks._common import RewriteCallback, check_patterns, spawned
 from lightning_spectral.nn import is_spectrally_parametrized
 
 __all__ = ["SpectralParametrizationCallback"]
@@ -33,6 +33,10 @@ class SpectralParametrizationCallback(RewriteCallback):
     ``setup`` refuses a ``ModelPruning`` that would target one, by default or by name. For
     deployment, :func:`lightning_spectral.transforms.bake_` folds the parametrization back into
     plain weights (prune after that).
+
+    Strategies: single device, ``ddp``, and ``ddp_fork``/``ddp_notebook`` with the model
+    parametrized before ``fit``. ``ddp_spawn`` is refused in ``setup``: it pickles the model, and
+    torch cannot pickle parametrized modules.
 
     Args:
         include: layers to parametrize (fully qualified module names, globs, or
@@ -61,6 +65,19 @@ class SpectralParametrizationCallback(RewriteCallback):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        launcher = getattr(trainer.strategy, "launcher", None)
+        if spawned(trainer) and not launcher.is_interactive_compatible:
+            # Start methods 'spawn'/'forkserver' pickle the model: refuse before rewriting.
+            raise MisconfigurationException(
+                "SpectralParametrizationCallback cannot run under a launcher that pickles the "
+                f"model (`{type(launcher).__name__}` with start method 'spawn' or "
+                "'forkserver', i.e. strategy='ddp_spawn'): torch cannot pickle parametrized "
+                "modules, so the model cannot be parametrized before `fit`, and a model "
+                "parametrized in the workers would lose its trained filters when Lightning "
+                "hands the weights back with `load_state_dict(strict=False)`. Use "
+                "`strategy='ddp'` (or 'ddp_fork' with "
+                "`lightning_spectral.transforms.parametrize_spectral_` applied before `fit`)."
+            )
         super().setup(trainer, pl_module, stage)
         if stage != "fit":
             return  # ModelPruning prunes during fit only
