@@ -98,7 +98,9 @@ def _refuse_pruning(callback: ModelPruning, pl_module: pl.LightningModule) -> No
             for module, name in targets
             if parametrize.is_parametrized(module, name)
         ]
-        problem = "targets parametrized tensors, which it cannot prune in place"
+        problem = (
+            "targets spectrally (or otherwise) parametrized tensors, which it cannot prune in place"
+        )
     else:
         # Its default targets are the `nn.Parameter`s of these names: a parametrized weight is
         # a computed tensor, so it would be left out without a warning.
