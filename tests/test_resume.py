@@ -25,6 +25,7 @@ from lightning_spectral import (
     ResolutionDropoutScheduler,
     SpectralParametrizationCallback,
     SpectralPoolingCallback,
+    transforms,
 )
 from lightning_spectral.callbacks._statistics import STATISTICS_KEY, load_statistics
 from lightning_spectral.nn import BandLimitedConv2d
@@ -169,3 +170,18 @@ def test_mid_epoch_resume_logs_the_same_energy_curves(uninterrupted, tmp_path, r
     for layer in ("net.features.0", "net.features.3"):
         tag = f"spectral/{layer}/input_energy"
         assert got[tag] == want[tag][1:], tag  # epochs 1 and 2, at the same global steps
+
+
+# Found in the same audit: energy mode that would silently move no band.
+
+
+def test_energy_mode_over_fixed_mode_layers_warns(tmp_path):
+    model = LitClassifier()
+    transforms.band_limit_(model, compression=0.3)  # fixed mode, before fit
+    callback = BandLimitCallback(compression=0.2, mode="energy", energy=0.6)
+    trainer = make_trainer(tmp_path, [callback], max_epochs=1, limit_val_batches=0)
+    with pytest.warns(UserWarning, match=r"no band-limited layer is in energy mode") as record:
+        trainer.fit(model, loader())
+    messages = [str(w.message) for w in record if "energy mode" in str(w.message)]
+    assert len(messages) == 1 and "'net.features.0', 'net.features.3'" in messages[0]
+    assert model.net.features[0].compression == 0.3

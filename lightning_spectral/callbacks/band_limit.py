@@ -6,6 +6,7 @@ import re
 from typing import Any, Literal
 
 import pytorch_lightning as pl
+from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from lightning_spectral import transforms
@@ -182,6 +183,17 @@ class BandLimitCallback(RewriteCallback):
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._boundary_done = None
+        layers = transforms.spectral_modules(pl_module)
+        if self.mode == "energy" and layers and not self._energy_layers(pl_module):
+            # The rewrite converts plain convolutions only: layers band-limited in fixed mode
+            # before fit stay fixed, and energy mode would silently move no band.
+            rank_zero_warn(
+                "BandLimitCallback(mode='energy'): no band-limited layer is in energy mode, so "
+                f"no band will move. The layers {[name for name, _ in layers]} were band-limited "
+                "in fixed mode before this callback ran, and it converts plain convolutions "
+                "only. Configure them with `mode='energy'` before `fit` (`layer.configure(...)`) "
+                "or start from plain convolutions."
+            )
 
     @override
     def on_save_checkpoint(
