@@ -27,7 +27,11 @@ from lightning_spectral import (
     SpectralPoolingCallback,
     transforms,
 )
-from lightning_spectral.callbacks._statistics import STATISTICS_KEY, load_statistics
+from lightning_spectral.callbacks._statistics import (
+    STATISTICS_KEY,
+    load_statistics,
+    save_statistics,
+)
 from lightning_spectral.nn import BandLimitedConv2d
 
 BATCHES = 4  # per epoch
@@ -185,3 +189,23 @@ def test_energy_mode_over_fixed_mode_layers_warns(tmp_path):
     messages = [str(w.message) for w in record if "energy mode" in str(w.message)]
     assert len(messages) == 1 and "'net.features.0', 'net.features.3'" in messages[0]
     assert model.net.features[0].compression == 0.3
+
+
+def test_saved_statistics_give_each_rank_its_own_sums():
+    # Two ranks as a DDP all_gather returns them: rank 1 holds twice rank 0's sums.
+    strategy = SimpleNamespace(all_gather=lambda tensor: torch.stack([tensor, 2 * tensor]))
+    conv = _energy_conv()
+    checkpoint: dict = {}
+    save_statistics(SimpleNamespace(world_size=2, strategy=strategy), [("conv", conv)], checkpoint)
+    entry = checkpoint[STATISTICS_KEY]["conv"]
+    assert entry["power"].shape == (2, *conv.stats_power.shape)
+    assert entry["count"].tolist() == [4, 8]
+    for rank in (0, 1):
+        restored = _energy_conv()
+        restored.reset_stats()
+        trainer = SimpleNamespace(global_rank=rank, world_size=2)
+        load_statistics(trainer, [("conv", restored)], checkpoint[STATISTICS_KEY])
+        torch.testing.assert_close(restored.stats_power, (rank + 1) * conv.stats_power)
+        assert int(restored.stats_count) == 4 * (rank + 1)
+    # A second callback saving the same layer adds nothing (and gathers nothing).
+    save_statistics(SimpleNamespace(world_size=2, strategy=None), [("conv", conv)], checkpoint)
