@@ -30,6 +30,7 @@ from lightning_spectral import (
 from lightning_spectral.callbacks._statistics import (
     STATISTICS_KEY,
     load_statistics,
+    reduced_statistics,
     save_statistics,
 )
 from lightning_spectral.nn import BandLimitedConv2d
@@ -212,3 +213,21 @@ def test_saved_statistics_give_each_rank_its_own_sums():
         assert int(restored.stats_count) == 4 * (rank + 1)
     # A second callback saving the same layer adds nothing (and gathers nothing).
     save_statistics(SimpleNamespace(world_size=2, strategy=None), [("conv", conv)], checkpoint)
+
+
+def test_statistics_are_not_reused_across_batches_of_one_accumulated_step():
+    # With accumulate_grad_batches=2 two training batches share a global step.
+    conv = _energy_conv()
+    progress = SimpleNamespace(ready=1)
+    trainer = SimpleNamespace(
+        current_epoch=0,
+        global_step=1,
+        fit_loop=SimpleNamespace(
+            epoch_loop=SimpleNamespace(batch_progress=SimpleNamespace(total=progress))
+        ),
+        strategy=SimpleNamespace(reduce=lambda tensor, reduce_op: tensor),
+    )
+    assert reduced_statistics(trainer, [("conv", conv)])["conv"].count == 4
+    conv(torch.randn(4, 1, 8, 8))  # the next batch, same global step
+    progress.ready = 2
+    assert reduced_statistics(trainer, [("conv", conv)])["conv"].count == 8

@@ -55,7 +55,7 @@ class LayerStatistics:
     band: Band
 
 
-_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, int], LayerStatistics | None]] = (
+_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], LayerStatistics | None]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -78,12 +78,14 @@ def reduced_statistics(
     Args:
         trainer: the running trainer (its strategy reduces).
         layers: ``(name, band-limited conv)`` pairs.
-        cache: reuse and store results for the current ``(epoch, global_step)``.
+        cache: reuse and store results for the current training batch.
 
     Returns:
         ``{name: LayerStatistics}``.
     """
-    key = (trainer.current_epoch, trainer.global_step)
+    # The batch count too: with gradient accumulation several batches share a global step.
+    batches = trainer.fit_loop.epoch_loop.batch_progress.total.ready
+    key = (trainer.current_epoch, trainer.global_step, batches)
     result: dict[str, LayerStatistics] = {}
     pending = []
     for name, module in layers:
