@@ -99,7 +99,8 @@ def _refuse_pruning(callback: ModelPruning, pl_module: pl.LightningModule) -> No
             if parametrize.is_parametrized(module, name)
         ]
         problem = (
-            "targets spectrally (or otherwise) parametrized tensors, which it cannot prune in place"
+            "targets spectrally parametrized (or otherwise parametrized) tensors, which it cannot "
+            "prune in place"
         )
     else:
         # Its default targets are the `nn.Parameter`s of these names: a parametrized weight is
