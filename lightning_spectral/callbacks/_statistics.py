@@ -7,13 +7,19 @@ all ranks in a single collective. Both :class:`~lightning_spectral.callbacks.Ban
 (energy mode) and :class:`~lightning_spectral.callbacks.EnergyCompressionMonitor` need the sums;
 whichever runs first reduces and caches them for that step, so their order in
 ``Trainer(callbacks=...)`` does not matter and every rank takes part in the same collectives.
+
+A checkpoint written in the middle of an epoch carries the statistics accumulated so far
+(:func:`save_statistics`, every rank's), and a run resumed from it puts them back
+(:func:`load_statistics`) before its first training batch, so the band chosen at the end of the
+interrupted epoch is the one the uninterrupted run chooses.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -21,7 +27,17 @@ from torch import nn
 
 from lightning_spectral.functional import Band
 
-__all__ = ["LayerStatistics", "is_last_train_batch", "reduced_statistics"]
+__all__ = [
+    "STATISTICS_KEY",
+    "LayerStatistics",
+    "is_last_train_batch",
+    "load_statistics",
+    "reduced_statistics",
+    "save_statistics",
+]
+
+#: Checkpoint key of the layers' statistics of the epoch in progress (see :func:`save_statistics`).
+STATISTICS_KEY = "lightning_spectral_statistics"
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,7 @@ class LayerStatistics:
     band: Band
 
 
-_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, int], LayerStatistics | None]] = (
+_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], LayerStatistics | None]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -62,12 +78,14 @@ def reduced_statistics(
     Args:
         trainer: the running trainer (its strategy reduces).
         layers: ``(name, band-limited conv)`` pairs.
-        cache: reuse and store results for the current ``(epoch, global_step)``.
+        cache: reuse and store results for the current training batch.
 
     Returns:
         ``{name: LayerStatistics}``.
     """
-    key = (trainer.current_epoch, trainer.global_step)
+    # The batch count too: with gradient accumulation several batches share a global step.
+    batches = trainer.fit_loop.epoch_loop.batch_progress.total.ready
+    key = (trainer.current_epoch, trainer.global_step, batches)
     result: dict[str, LayerStatistics] = {}
     pending = []
     for name, module in layers:
@@ -104,3 +122,82 @@ def reduced_statistics(
         if cache:
             _CACHE[module] = (key, stats)
     return result
+
+
+def save_statistics(
+    trainer: pl.Trainer, layers: Sequence[tuple[str, nn.Module]], checkpoint: dict[str, Any]
+) -> None:
+    """Store every rank's statistics accumulated so far this epoch in ``checkpoint`` (in place).
+
+    Called from ``on_save_checkpoint``, which Lightning runs on every rank: it takes part in
+    one ``all_gather`` (DDP) so that the file, written by rank zero, holds each rank's own
+    partial sums. Layers another callback already stored in this checkpoint are skipped, so
+    every callback that needs the statistics may call it.
+
+    Args:
+        trainer: the running trainer (its strategy gathers).
+        layers: ``(name, band-limited conv)`` pairs; those with no statistics are left out.
+        checkpoint: the checkpoint dict being saved; ``checkpoint[STATISTICS_KEY][name]`` gets
+            ``{"power": (world_size, *spectrum_shape), "count": (world_size,),
+            "signal_shape": [...]}`` (CPU tensors and lists, readable with ``weights_only``).
+    """
+    saved = checkpoint.setdefault(STATISTICS_KEY, {})
+    pending = [(n, m) for n, m in layers if n not in saved and m.stats_power is not None]
+    if not pending:
+        return
+    world = trainer.world_size
+    counts = torch.stack([m.stats_count for _, m in pending])
+    counts = trainer.strategy.all_gather(counts).reshape(world, len(pending)).cpu()
+    for index, (name, module) in enumerate(pending):
+        power = module.stats_power
+        # One gather per layer keeps each power map in its own dtype (only at checkpoints).
+        gathered = trainer.strategy.all_gather(power).reshape(world, *power.shape)
+        saved[name] = {
+            "power": gathered.detach().cpu().clone(),
+            "count": counts[:, index].clone(),
+            "signal_shape": list(module.stats_signal_shape),
+        }
+
+
+def load_statistics(
+    trainer: pl.Trainer, layers: Sequence[tuple[str, nn.Module]], saved: Mapping[str, Any] | None
+) -> None:
+    """Put the statistics written by :func:`save_statistics` back into the layers.
+
+    With the world size of the saving run each rank gets its own partial sums back (the
+    resumed sums are then exactly those of the uninterrupted run); with another world size,
+    rank zero gets the sum over the saved ranks and the others start from zero, so the sum
+    over ranks at the epoch end is the same. Layers that ``saved`` does not name keep theirs.
+
+    Args:
+        trainer: the running trainer (its global rank and world size).
+        layers: ``(name, band-limited conv)`` pairs, on their training device.
+        saved: ``checkpoint[STATISTICS_KEY]``, or ``None`` (nothing to restore).
+
+    Raises:
+        ValueError: if an entry does not have the layout :func:`save_statistics` writes.
+    """
+    if not saved:
+        return
+    rank, world = trainer.global_rank, trainer.world_size
+    for name, module in layers:
+        entry = saved.get(name)
+        if entry is None:
+            continue
+        if not isinstance(entry, Mapping) or {"power", "count", "signal_shape"} - set(entry):
+            raise ValueError(
+                f"checkpoint statistics of layer {name!r} must be a dict with keys 'power', "
+                f"'count' and 'signal_shape', got {entry!r}"
+            )
+        power, count = entry["power"], entry["count"]
+        if power.shape[0] == world:
+            power, count = power[rank], count[rank]
+        elif rank == 0:
+            power, count = power.sum(0), count.sum(0)
+        else:
+            power, count = torch.zeros_like(power[0]), torch.zeros_like(count[0])
+        device = module.weight.device
+        module.stats_power = power.to(device).clone()
+        module.stats_count = count.to(device=device, dtype=torch.int64).clone()
+        # The layer keeps the signal size of its statistics privately; no setter exists yet.
+        module._stats_shape = tuple(int(n) for n in entry["signal_shape"])

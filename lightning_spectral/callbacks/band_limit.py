@@ -6,6 +6,7 @@ import re
 from typing import Any, Literal
 
 import pytorch_lightning as pl
+from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from lightning_spectral import transforms
@@ -16,7 +17,13 @@ from lightning_spectral.callbacks._common import (
     epoch_schedule,
     scheduled,
 )
-from lightning_spectral.callbacks._statistics import is_last_train_batch, reduced_statistics
+from lightning_spectral.callbacks._statistics import (
+    STATISTICS_KEY,
+    is_last_train_batch,
+    load_statistics,
+    reduced_statistics,
+    save_statistics,
+)
 from lightning_spectral.functional import check_compression
 
 __all__ = ["BandLimitCallback"]
@@ -49,7 +56,8 @@ class BandLimitCallback(RewriteCallback):
     last training batch (before validation and checkpointing) the spectra are summed over all
     ranks and each layer moves to the smallest band retaining ``energy`` of it, so every rank
     picks the same band. The first epoch runs at ``compression``. A checkpoint written in the
-    middle of an epoch does not contain that epoch's partial statistics.
+    middle of an epoch carries every rank's statistics of that epoch so far, and a run resumed
+    from it restores them before its first batch, so it picks the uninterrupted run's bands.
 
     Args:
         compression: train compression, the fraction of one-sided spectral coefficients
@@ -117,6 +125,7 @@ class BandLimitCallback(RewriteCallback):
                 f"with mode='energy' the bands follow the input energy (got {schedule!r})"
             )
         self._boundary_done: int | None = None
+        self._statistics_to_load: dict[str, Any] | None = None
 
     def compression_at(self, epoch: int) -> float:
         """The scheduled train compression for ``epoch``."""
@@ -174,6 +183,40 @@ class BandLimitCallback(RewriteCallback):
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._boundary_done = None
+        layers = transforms.spectral_modules(pl_module)
+        if self.mode == "energy" and layers and not self._energy_layers(pl_module):
+            # The rewrite converts plain convolutions only: layers band-limited in fixed mode
+            # before fit stay fixed, and energy mode would silently move no band.
+            rank_zero_warn(
+                "BandLimitCallback(mode='energy'): no band-limited layer is in energy mode, so "
+                f"no band will move. The layers {[name for name, _ in layers]} were band-limited "
+                "in fixed mode before this callback ran, and it converts plain convolutions "
+                "only. Configure them with `mode='energy'` before `fit` (`layer.configure(...)`) "
+                "or start from plain convolutions."
+            )
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        # The epoch's statistics so far: without them a mid-epoch resume would pick its band
+        # from the batches after the resume point only.
+        save_statistics(trainer, self._energy_layers(pl_module), checkpoint)
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # Applied at train start, once the strategy has moved the layers to their device.
+        self._statistics_to_load = checkpoint.get(STATISTICS_KEY)
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Before the first batch; a resume at an epoch start then resets them in
+        # on_train_epoch_start, a mid-epoch resume (no on_train_epoch_start) continues them.
+        load_statistics(trainer, self._energy_layers(pl_module), self._statistics_to_load)
+        self._statistics_to_load = None
 
     def _energy_layers(self, pl_module: pl.LightningModule) -> list[tuple[str, Any]]:
         if self.mode != "energy":

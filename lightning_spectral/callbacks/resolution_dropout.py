@@ -36,11 +36,12 @@ class ResolutionDropoutScheduler(Callback):
     network). In every training step a pool then keeps a random number of frequencies, uniform
     in ``[floor(c_m * H), H]`` for an output of size ``H`` (no dropout in eval mode).
 
-    The values are set at the start of every training epoch from ``trainer.current_epoch``
-    (``scheduling`` may change ``alpha``/``beta`` at given epochs), so a resumed run follows the
-    same schedule without extra state. The random cutoffs come from each layer's own seeded
-    generator and a draw counter saved in the state dict, so every DDP rank draws the same
-    cutoff and a resumed run continues the sequence.
+    The values are set before every training batch from ``trainer.current_epoch``
+    (``scheduling`` may change ``alpha``/``beta`` at given epochs), so a run resumed anywhere,
+    also in the middle of an epoch (where Lightning does not call ``on_train_epoch_start``
+    again), follows the same schedule without extra state. The random cutoffs come from each
+    layer's own seeded generator and a draw counter saved in the state dict, so every DDP rank
+    draws the same cutoff and a resumed run continues the sequence.
 
     Use it with :class:`~lightning_spectral.callbacks.SpectralPoolingCallback` (in any order)
     or a model that already has spectral pools; it warns at fit start if there are none.
@@ -83,7 +84,10 @@ class ResolutionDropoutScheduler(Callback):
             )
 
     @override
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # Derived at every use, not at the epoch start: a mid-epoch resume skips that hook.
         alpha, beta = self.coefficients_at(trainer.current_epoch)
         pools = transforms.spectral_pools(pl_module)
         for m, (_, pool) in enumerate(pools, start=1):
