@@ -1,0 +1,88 @@
+"""Plans (``lightning_spectral.transforms.plans``): loading plans written by earlier versions,
+and re-applying a plan through the same code path as the rewrite it describes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_spectral import transforms as T
+from lightning_spectral.nn import SpectralPool2d, is_spectrally_parametrized
+
+_FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class PlanNet(nn.Module):
+    """The model ``tests/fixtures/plan_v1_all_rewrites.json`` was written from (all rewrites)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.conv = nn.Conv2d(6, 6, 3, padding=1)
+        self.line = nn.Conv1d(6, 4, 3, padding=1)
+        self.pool1 = nn.AvgPool1d(2)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.relu(self.stem(x)))
+        x = torch.relu(self.conv(x))
+        feats = self.gap(x).flatten(1)  # (N, 6)
+        seq = self.pool1(self.line(x.flatten(2)))  # (N, 4, L/2)
+        return torch.cat([feats, seq.mean(-1)], dim=1)
+
+
+def _rewrite_like_the_fixture(model: PlanNet) -> PlanNet:
+    # The exact calls that wrote the fixture with the version-1 code (transforms.py, one file).
+    T.band_limit_(model, compression=0.5, eval_compression=0.25, include=["stem", "line"])
+    T.band_limit_(model, compression=0.2, mode="energy", energy=0.9, include="conv")
+    T.replace_pooling_(model, kinds=("max", "avg", "adaptive_avg"), dropout_min=0.3, seed=7)
+    T.parametrize_spectral_(model, include=["stem", "conv"])
+    return model
+
+
+def test_a_version_1_plan_file_still_loads_and_rebuilds_the_same_model():
+    plan = json.loads((_FIXTURES / "plan_v1_all_rewrites.json").read_text())
+    torch.manual_seed(0)
+    reference = _rewrite_like_the_fixture(PlanNet())
+    fresh = PlanNet()
+    report = T.apply_plan_(fresh, plan)
+    assert sorted(report.changed) == sorted(
+        ["stem", "line", "conv", "pool", "pool1", "gap", "stem", "conv"]
+    )
+    assert T.plan_of(fresh) == T.plan_of(reference) == plan
+    # Parametrized modules get a fresh injected class per instance: compare class names.
+    assert {n: type(m).__name__ for n, m in fresh.named_modules()} == {
+        n: type(m).__name__ for n, m in reference.named_modules()
+    }
+    assert is_spectrally_parametrized(fresh.stem) and is_spectrally_parametrized(fresh.conv)
+    fresh.load_state_dict(reference.state_dict())  # strict: same keys and shapes
+    x = torch.randn(2, 3, 8, 8)
+    reference.eval(), fresh.eval()
+    torch.testing.assert_close(fresh(x), reference(x), rtol=0, atol=0)
+
+
+def test_reapplying_a_plan_gives_the_plan_geometry_to_an_existing_spectral_pool():
+    source = nn.Sequential(nn.Conv2d(1, 1, 1), nn.MaxPool2d(2))
+    T.replace_pooling_(source)
+    plan = T.plan_of(source)
+    # The target already has a spectral pool of another geometry (output size 3).
+    target = nn.Sequential(nn.Conv2d(1, 1, 1), SpectralPool2d(3))
+    report = T.apply_plan_(target, plan)
+    assert report.changed == ["1"]
+    assert T.plan_of(target)["spectral_pool"] == plan["spectral_pool"]
+    assert target(torch.randn(1, 1, 8, 8)).shape == (1, 1, 4, 4)  # the plan's window, not 3x3
+    assert T.apply_plan_(target, plan).changed == []  # now in the plan's state
+
+
+def test_reapplying_a_plan_restores_an_existing_pools_dropout_seed():
+    source = nn.Sequential(nn.Conv2d(1, 1, 1), nn.MaxPool2d(2))
+    T.replace_pooling_(source, dropout_min=0.5, seed=3)
+    target = nn.Sequential(nn.Conv2d(1, 1, 1), nn.MaxPool2d(2))
+    T.replace_pooling_(target, dropout_min=0.5, seed=4)
+    T.apply_plan_(target, T.plan_of(source))
+    assert target[1].dropout_seed == source[1].dropout_seed
