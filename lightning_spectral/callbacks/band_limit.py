@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
-import pytorch_lightning as pl
 from typing_extensions import override
 
 from lightning_spectral import transforms
+from lightning_spectral._lightning_compat import pl
 from lightning_spectral.callbacks._common import (
-    RewriteCallback,
     check_fraction,
     check_patterns,
     epoch_schedule,
     scheduled,
 )
 from lightning_spectral.callbacks._statistics import is_last_train_batch, reduced_statistics
+from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 from lightning_spectral.functional import check_compression
 
 __all__ = ["BandLimitCallback"]
@@ -24,7 +23,7 @@ __all__ = ["BandLimitCallback"]
 _MODES = ("fixed", "energy")
 
 
-class BandLimitCallback(RewriteCallback):
+class BandLimitCallback(SpectralRewriteCallback):
     """Replace the selected convolutions by band-limited FFT convolutions at ``setup``.
 
     ``nn.Conv1d``/``nn.Conv2d`` layers become
@@ -76,8 +75,6 @@ class BandLimitCallback(RewriteCallback):
         trainer = Trainer(callbacks=[BandLimitCallback(compression=0.5, eval_compression=0.25)])
     """
 
-    _transform_name = "`lightning_spectral.transforms.band_limit_`"
-
     def __init__(
         self,
         compression: float = 0.5,
@@ -126,10 +123,9 @@ class BandLimitCallback(RewriteCallback):
         return {"include": self.include, "exclude": self.exclude}
 
     @override
-    def _rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
+    def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
         # Convert plain convolutions only: a layer that is already band-limited carries trained
         # (or restored, or scheduled) settings that a repeated setup must not reset.
-        existing = [f"re:{re.escape(name)}" for name, _ in transforms.spectral_modules(pl_module)]
         return transforms.band_limit_(
             pl_module,
             compression=self.compression_at(0),
@@ -137,7 +133,8 @@ class BandLimitCallback(RewriteCallback):
             mode=self.mode,
             energy=self.energy,
             include=self.include,
-            exclude=[*(self.exclude or []), *existing],
+            exclude=self.exclude,
+            keep_existing=True,
         )
 
     @override

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelPruning
-from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch.nn.utils import parametrize
 from typing_extensions import override
 
 from lightning_spectral import transforms
-from lightning_spectral.callbacks._common import RewriteCallback, check_patterns
+from lightning_spectral._lightning_compat import (
+    MisconfigurationException,
+    ModelPruning,
+    pl,
+    pruning_targets,
+)
+from lightning_spectral.callbacks._common import check_patterns
+from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 
 __all__ = ["SpectralParametrizationCallback"]
 
 
-class SpectralParametrizationCallback(RewriteCallback):
+class SpectralParametrizationCallback(SpectralRewriteCallback):
     """Learn the selected convolutions' filters in the frequency domain.
 
     At ``setup`` every selected convolution's ``weight`` is re-parametrized through
@@ -42,8 +46,6 @@ class SpectralParametrizationCallback(RewriteCallback):
         ValueError: if a pattern is empty or an invalid regex.
     """
 
-    _transform_name = "`lightning_spectral.transforms.parametrize_spectral_`"
-
     def __init__(
         self, include: str | list[str] | None = None, exclude: str | list[str] | None = None
     ) -> None:
@@ -52,7 +54,7 @@ class SpectralParametrizationCallback(RewriteCallback):
         self.exclude = check_patterns(exclude, "exclude")
 
     @override
-    def _rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
+    def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
         return transforms.parametrize_spectral_(
             pl_module, include=self.include, exclude=self.exclude
         )
@@ -63,7 +65,7 @@ class SpectralParametrizationCallback(RewriteCallback):
             if not isinstance(callback, ModelPruning):
                 continue
             # ModelPruning resolves its targets in its own `setup`, which has run by now.
-            targets = getattr(callback, "_parameters_to_prune", None) or ()
+            targets = pruning_targets(callback)
             bad = [
                 f"{type(module).__name__}.{name}"
                 for module, name in targets

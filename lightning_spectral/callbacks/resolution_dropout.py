@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from lightning_spectral import transforms
+from lightning_spectral._lightning_compat import Callback, pl, rank_zero_warn
 from lightning_spectral.callbacks._common import check_fraction, epoch_schedule, scheduled
 
 __all__ = ["ResolutionDropoutScheduler"]
