@@ -28,7 +28,6 @@ nothing. Transforms are idempotent: applying one twice is the same as once. Forw
 backward hooks and parametrizations of a replaced module move to its replacement.
 """
 
-# Import order is the plan's order of application (see `plans`): band limit, pool, parametrize.
 from lightning_spectral.transforms.band_limit import band_limit_, set_compression_, spectral_modules
 from lightning_spectral.transforms.parametrization import (
     bake_,

@@ -256,4 +256,4 @@ def _apply(model: nn.Module, name: str, entry: dict[str, Any]) -> TransformRepor
     return step
 
 
-register_rewrite(Rewrite("band_limit", _describe, _apply))
+register_rewrite(Rewrite("band_limit", _describe, _apply, order=10))

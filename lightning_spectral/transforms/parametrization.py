@@ -142,4 +142,4 @@ def _apply(model: nn.Module, name: str, entry: dict[str, Any]) -> TransformRepor
     return step
 
 
-register_rewrite(Rewrite("spectral_parametrization", _describe, _apply, listed=True))
+register_rewrite(Rewrite("spectral_parametrization", _describe, _apply, order=30, listed=True))

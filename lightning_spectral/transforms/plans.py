@@ -9,7 +9,7 @@ A plan rebuilds the structure of a rewritten model on a freshly constructed one,
 Each rewrite registers itself with :func:`register_rewrite`: its plan key, how it describes one
 layer (``describe``) and how it re-applies that description (``apply``, which must go through
 the same function as the rewrite itself). :func:`plan_of` and :func:`apply_plan_` are loops
-over the registry, in registration order (band limiting, pooling, parametrization: a
+over the registry, by each rewrite's ``order`` (band limiting, pooling, parametrization: a
 parametrization moves with a convolution that band limiting replaces, so it comes last).
 """
 
@@ -51,6 +51,9 @@ class Rewrite:
         apply: ``apply(model, name, description)`` -> the :class:`TransformReport` of
             re-applying one description to the layer ``name`` of ``model``; raises
             ``ValueError`` when the layer cannot take it.
+        order: plans apply rewrites by increasing ``order`` (ties: registration order). A
+            rewrite whose layers another one replaces must come first: band limiting (10)
+            precedes spectral parametrization (30), which moves with the replaced convolution.
         listed: write the section as a list of names (for rewrites without options; each
             description is then ``{}``). Version-1 plans store spectral parametrizations so.
     """
@@ -58,6 +61,7 @@ class Rewrite:
     key: str
     describe: Callable[[nn.Module], dict[str, Any] | None]
     apply: Callable[[nn.Module, str, dict[str, Any]], TransformReport]
+    order: int = 100
     listed: bool = False
 
 
@@ -83,6 +87,9 @@ def register_rewrite(rewrite: Rewrite) -> Rewrite:
         taken = sorted(["format", "version", *_REGISTRY])
         raise ValueError(f"rewrite key {rewrite.key!r} is already used; taken keys: {taken}")
     _REGISTRY[rewrite.key] = rewrite
+    ordered = sorted(_REGISTRY.values(), key=lambda r: r.order)  # stable: ties keep their order
+    _REGISTRY.clear()
+    _REGISTRY.update((r.key, r) for r in ordered)
     return rewrite
 
 

@@ -221,4 +221,4 @@ def _apply(model: nn.Module, name: str, entry: dict[str, Any]) -> TransformRepor
     return step
 
 
-register_rewrite(Rewrite("spectral_pool", _describe, _apply))
+register_rewrite(Rewrite("spectral_pool", _describe, _apply, order=20))
