@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from typing_extensions import override
@@ -22,8 +23,8 @@ __all__ = ["SpectralRewriteCallback"]
 
 
 def _describe(callback: Callback) -> str:
-    options = ", ".join(f"{k}={v!r}" for k, v in vars(callback).items() if not k.startswith("_"))
-    return f"{type(callback).__name__}({options})"
+    selection = {k: getattr(callback, k, None) for k in ("include", "exclude")}
+    return f"{type(callback).__name__}({', '.join(f'{k}={v!r}' for k, v in selection.items())})"
 
 
 class SpectralRewriteCallback(Callback):
@@ -35,10 +36,12 @@ class SpectralRewriteCallback(Callback):
     :class:`~lightning_spectral.transforms.TransformReport`. ``setup`` (the only hook that runs
     before ``configure_optimizers``, the DDP wrap and a checkpoint restore) then:
 
-    * refuses sharded strategies, and a second instance of the same callback class in the
-      ``Trainer`` (it would find nothing left to rewrite and be silently ignored);
+    * refuses sharded strategies;
     * runs :meth:`rewrite` and warns when it changed no layer and found none already rewritten
       (an empty selection: the run would continue without the rewrite);
+    * refuses a second instance of the same class in the ``Trainer`` whose selection overlaps
+      this one's (the layers both select are rewritten by the first; the second would be
+      silently ignored on them); instances with disjoint selections are fine;
     * refuses a rewrite after a callback that captures the model's parameters in its own setup
       (``StochasticWeightAveraging``, ``WeightAveraging``, ``ModelPruning``), and a rewrite
       inside a ``ddp_spawn``/``ddp_fork`` worker;
@@ -83,12 +86,12 @@ class SpectralRewriteCallback(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         owner = type(self).__name__
         check_strategy(trainer, owner)
-        self._refuse_duplicates(trainer, owner)
         report = self.rewrite(pl_module)
         if not isinstance(report, TransformReport):
             raise TypeError(
                 f"{owner}.rewrite must return a TransformReport, got {type(report).__name__}"
             )
+        self._claim(trainer, pl_module, report, owner)
         if not report.changed and not report.unchanged:
             rank_zero_warn(
                 f"{owner}: {report.transform} changed no layer and found none already "
@@ -109,15 +112,32 @@ class SpectralRewriteCallback(Callback):
             rank_zero_info(f"{owner}: rewrote {len(report.changed)} layer(s): {report.changed}")
         self._warn_weights_only_checkpoints(trainer, pl_module, owner)
 
-    def _refuse_duplicates(self, trainer: pl.Trainer, owner: str) -> None:
-        same = [(i, cb) for i, cb in enumerate(trainer.callbacks) if type(cb) is type(self)]
-        if len(same) > 1:
-            listing = " and ".join(f"#{i} {_describe(cb)}" for i, cb in same)
-            raise MisconfigurationException(
-                f"`Trainer(callbacks=...)` holds {len(same)} {owner} instances: {listing}. "
-                "The first rewrites the model and the others would find nothing left to "
-                f"rewrite (silently ignored). Use one {owner} (merge their `include` patterns)."
-            )
+    def _claim(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        report: TransformReport,
+        owner: str,
+    ) -> None:
+        # The layers this instance is responsible for in this model; another instance of the
+        # same class in the Trainer must not claim any of them.
+        claimed = {*report.changed, *report.unchanged}
+        self._claimed = (weakref.ref(pl_module), claimed)
+        callbacks = list(trainer.callbacks)
+        for i, other in enumerate(callbacks):
+            if other is self or type(other) is not type(self):
+                continue
+            module_ref, theirs = getattr(other, "_claimed", (None, set()))
+            shared = sorted(claimed & theirs) if module_ref and module_ref() is pl_module else []
+            if shared:
+                mine = next((j for j, cb in enumerate(callbacks) if cb is self), "?")
+                raise MisconfigurationException(
+                    f"`Trainer(callbacks=...)` holds two {owner} instances selecting the same "
+                    f"layers {shared}: #{i} {_describe(other)} and #{mine} {_describe(self)}. "
+                    "The first rewrote those layers and the second would silently leave them "
+                    "as they are. Give the instances disjoint `include`/`exclude`, or use one "
+                    f"{owner}."
+                )
 
     def _check_order(self, trainer: pl.Trainer, owner: str) -> None:
         callbacks = list(trainer.callbacks)
