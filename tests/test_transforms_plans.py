@@ -4,8 +4,10 @@ and re-applying a plan through the same code path as the rewrite it describes.""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -85,3 +87,27 @@ def test_reapplying_a_plan_restores_an_existing_pools_dropout_seed():
     T.replace_pooling_(target, dropout_min=0.5, seed=4)
     T.apply_plan_(target, T.plan_of(source))
     assert target[1].dropout_seed == source[1].dropout_seed
+
+
+def test_the_new_rewrite_example_of_the_design_guide_runs(monkeypatch):
+    from lightning_spectral.transforms import plans
+
+    # A private copy of the registry: the example's registration does not leak into other tests.
+    monkeypatch.setattr(plans, "_REGISTRY", dict(plans._REGISTRY))
+    text = (Path(__file__).parents[1] / "docs" / "design.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    example = next(block for block in blocks if "register_rewrite" in block)
+    exec(compile(example, "docs/design.md", "exec"), {})
+    assert [r.key for r in plans.registered_rewrites()][-1] == "gelu"
+
+
+def test_the_registry_refuses_a_taken_key_and_plans_refuse_unknown_sections():
+    taken = T.registered_rewrites()[0]
+    with pytest.raises(ValueError, match="'band_limit' is already used"):
+        T.register_rewrite(taken)
+    with pytest.raises(TypeError, match="must be a Rewrite"):
+        T.register_rewrite("band_limit")
+    plan = T.plan_of(nn.Sequential(nn.Conv1d(1, 1, 3)))
+    plan["gelu"] = {"0": {}}
+    with pytest.raises(ValueError, match=r"section\(s\) \['gelu'\] that no registered rewrite"):
+        T.apply_plan_(nn.Sequential(nn.Conv1d(1, 1, 3)), plan)
