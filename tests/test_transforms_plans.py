@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _transform_helpers import Net
 from torch import nn
 
 from lightning_spectral import transforms as T
@@ -111,3 +112,50 @@ def test_the_registry_refuses_a_taken_key_and_plans_refuse_unknown_sections():
     plan["gelu"] = {"0": {}}
     with pytest.raises(ValueError, match=r"section\(s\) \['gelu'\] that no registered rewrite"):
         T.apply_plan_(nn.Sequential(nn.Conv1d(1, 1, 3)), plan)
+
+
+def _rewritten_net() -> Net:
+    model = Net()
+    T.band_limit_(model, compression=0.5, eval_compression=0.25, exclude="conv")
+    T.band_limit_(model, compression=0.0, mode="energy", energy=0.5, include="conv")
+    T.replace_pooling_(model, kinds=("max", "adaptive_avg"), dropout_min=0.5)
+    T.parametrize_spectral_(model, include="stem")
+    return model
+
+
+def test_plan_round_trip_through_json_restores_identical_outputs():
+    torch.manual_seed(0)
+    model = _rewritten_net()
+    model.train()
+    model(torch.randn(4, 3, 12, 12))  # energy statistics, BN statistics, a dropout draw
+    model.conv.update_band()
+    plan = json.loads(json.dumps(T.plan_of(model)))
+    assert plan["format"] == T.PLAN_FORMAT and plan["version"] == T.PLAN_VERSION
+    assert set(plan["band_limit"]) == {"stem", "conv"}
+    assert set(plan["spectral_pool"]) == {"pool", "head.0"}
+    assert plan["spectral_parametrization"] == ["stem"]
+    fresh = Net()
+    report = T.apply_plan_(fresh, plan)
+    assert set(report.changed) >= {"stem", "conv", "pool", "head.0"}
+    fresh.load_state_dict(model.state_dict())  # strict
+    assert fresh.conv.compression == model.conv.compression > 0  # the learned band
+    assert fresh.pool.dropout_draws == model.pool.dropout_draws == 1
+    x = torch.randn(2, 3, 12, 12)
+    model.eval(), fresh.eval()
+    assert torch.equal(fresh(x), model(x))
+    assert T.plan_of(fresh) == plan
+    assert T.apply_plan_(fresh, plan).changed == []  # idempotent
+
+
+def test_plan_errors_are_clear():
+    plan = T.plan_of(_rewritten_net())
+    with pytest.raises(ValueError, match="newer than this lightning-spectral supports"):
+        T.apply_plan_(Net(), {**plan, "version": T.PLAN_VERSION + 1})
+    with pytest.raises(ValueError, match="not a lightning-spectral plan"):
+        T.apply_plan_(Net(), {"version": 1})
+    with pytest.raises(ValueError, match=r"does not have: block\.9"):
+        T.apply_plan_(Net(), {**plan, "band_limit": {"block.9": plan["band_limit"]["stem"]}})
+    with pytest.raises(ValueError, match="cannot band-limit 'norm'"):
+        T.apply_plan_(Net(), {**plan, "band_limit": {"norm": plan["band_limit"]["stem"]}})
+    with pytest.raises(ValueError, match="spectral pool"):
+        T.apply_plan_(Net(), {**plan, "spectral_pool": {"stem": plan["spectral_pool"]["pool"]}})
