@@ -92,7 +92,7 @@ def read_checkpoint(
     Returns:
         The checkpoint mapping.
 
-    Example:
+    Examples:
         >>> import io, torch
         >>> buffer = io.BytesIO()
         >>> torch.save({"state_dict": {}}, buffer)

@@ -51,7 +51,7 @@ class SpectralRewriteCallback(Callback):
     ``on_save_checkpoint`` stores the plan of the rewritten model in every checkpoint. The
     rewrite must be idempotent: ``setup`` runs again for validate/test/predict.
 
-    Example:
+    Examples:
         >>> import pytorch_lightning as pl
         >>> from torch import nn
         >>> from lightning_spectral import SpectralRewriteCallback, transforms

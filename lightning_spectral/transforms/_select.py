@@ -100,7 +100,7 @@ def select(
         TypeError: if a pattern is not a string.
         ValueError: if a ``re:`` pattern does not compile.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv2d(1, 1, 1), nn.ReLU(), nn.Conv2d(1, 1, 1))
         >>> chosen = select(model, include="*", exclude=["2", "nett.*"], kinds=(nn.Conv2d,))

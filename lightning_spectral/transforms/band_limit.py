@@ -141,7 +141,7 @@ def band_limit_(
     Returns:
         The :class:`TransformReport`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3))
@@ -179,7 +179,7 @@ def set_compression_(
     Returns:
         Names of the layers whose configuration changed.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv1d(1, 1, 3), nn.Conv1d(1, 1, 3))
         >>> _ = band_limit_(model, compression=0.5)
@@ -215,7 +215,7 @@ def set_compression_(
 def spectral_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(name, module)`` of every band-limited convolution in ``model``.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv2d(1, 1, 3))
         >>> _ = band_limit_(model)

@@ -68,7 +68,7 @@ def parametrize_spectral_(
     Returns:
         The :class:`TransformReport`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> conv = nn.Sequential(nn.Conv2d(1, 2, 3))
@@ -87,7 +87,7 @@ def parametrize_spectral_(
 def spectrally_parametrized(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(name, module)`` of every module whose weight is spectrally parametrized.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv1d(1, 1, 3), nn.Conv1d(1, 1, 3))
         >>> _ = parametrize_spectral_(model, include="1")
@@ -109,7 +109,7 @@ def bake_(model: nn.Module) -> TransformReport:
     Returns:
         The :class:`TransformReport`.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv2d(1, 1, 3))
         >>> _ = parametrize_spectral_(model)

@@ -96,7 +96,7 @@ def register_rewrite(rewrite: Rewrite) -> Rewrite:
 def registered_rewrites() -> tuple[Rewrite, ...]:
     """The registered rewrites, in the order plans apply them.
 
-    Example:
+    Examples:
         >>> [rewrite.key for rewrite in registered_rewrites()][:3]
         ['band_limit', 'spectral_pool', 'spectral_parametrization']
     """
@@ -112,7 +112,7 @@ def plan_of(model: nn.Module) -> dict[str, Any]:
         per registered rewrite) with only dicts, lists, strings, numbers, booleans and ``None``
         (``json.dumps`` works).
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> from lightning_spectral.transforms import replace_pooling_
         >>> model = nn.Sequential(nn.Conv1d(1, 1, 3), nn.MaxPool1d(2))
@@ -196,7 +196,7 @@ def apply_plan_(model: nn.Module, plan: dict[str, Any]) -> TransformReport:
             rewrite reads, layers the model does not have, or layers the plan's rewrite cannot
             be applied to.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> from lightning_spectral.transforms import band_limit_
         >>> trained = nn.Sequential(nn.Conv2d(1, 2, 3))

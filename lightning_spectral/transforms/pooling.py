@@ -156,7 +156,7 @@ def replace_pooling_(
     Returns:
         The :class:`TransformReport`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2))
@@ -184,7 +184,7 @@ def replace_pooling_(
 def spectral_pools(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(name, module)`` of every spectral pool in ``model``.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> from lightning_spectral.nn import SpectralPool1d
         >>> [name for name, _ in spectral_pools(nn.Sequential(nn.ReLU(), SpectralPool1d(4)))]

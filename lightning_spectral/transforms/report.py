@@ -28,7 +28,7 @@ class TransformReport:
         unmatched: ``include``/``exclude`` patterns that matched no layer the transform
             considers, e.g. ``["include='nett.*'"]``.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> from lightning_spectral.transforms import band_limit_
         >>> report = band_limit_(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()))
