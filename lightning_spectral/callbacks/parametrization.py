@@ -60,6 +60,27 @@ class SpectralParametrizationCallback(SpectralRewriteCallback):
         )
 
     @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        parametrized = [name for name, _ in transforms.spectrally_parametrized(pl_module)]
+        for callback in trainer.callbacks:
+            # Before ModelPruning's own setup (it must come after this callback), an empty
+            # target list means "every weight": the parametrized ones would be left out silently.
+            if (
+                parametrized
+                and isinstance(callback, ModelPruning)
+                and not pruning_targets(callback)
+            ):
+                raise MisconfigurationException(
+                    "ModelPruning with its default targets (every weight) would silently prune "
+                    f"none of the spectrally parametrized weights {parametrized[:5]}: their value "
+                    "is computed from the spectral coefficients, not a parameter. Bake the "
+                    "parametrization first (`lightning_spectral.transforms.bake_`), leave those "
+                    "layers out of SpectralParametrizationCallback (`exclude=`), or pass "
+                    "ModelPruning(parameters_to_prune=...) naming the layers to prune."
+                )
+
+    @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for callback in trainer.callbacks:
             if not isinstance(callback, ModelPruning):
