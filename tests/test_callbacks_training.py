@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -262,39 +260,3 @@ def test_model_pruning_after_band_limit(tmp_path):
     torch.testing.assert_close(
         predictions(load_from_checkpoint(LitClassifier, path)), predictions(model)
     )
-
-
-def test_model_pruning_of_a_parametrized_weight_fails_clearly(tmp_path):
-    model = LitClassifier()
-    conv = model.net.features[0]
-    callbacks = [
-        SpectralParametrizationCallback(),
-        ModelPruning("l1_unstructured", amount=0.5, parameters_to_prune=[(conv, "weight")]),
-    ]
-    trainer = make_trainer(tmp_path, callbacks)
-    with pytest.raises(MisconfigurationException, match="spectrally parametrized"):
-        trainer.fit(model, loader())
-
-
-def test_model_pruning_default_targets_with_parametrized_filters_are_refused(tmp_path):
-    # Default targets would silently prune every weight but the parametrized filters.
-    callbacks = [SpectralParametrizationCallback(), ModelPruning("l1_unstructured", amount=0.5)]
-    trainer = make_trainer(tmp_path, callbacks, max_epochs=1, limit_val_batches=0)
-    with pytest.raises(MisconfigurationException, match=r"default targets.*bake_"):
-        trainer.fit(LitClassifier(), loader())
-
-
-def test_model_pruning_of_named_plain_layers_with_parametrized_filters(tmp_path):
-    model = LitClassifier()
-    callbacks = [
-        SpectralParametrizationCallback(),
-        ModelPruning(
-            "l1_unstructured", amount=0.5, parameters_to_prune=[(model.net.head, "weight")]
-        ),
-    ]
-    trainer = make_trainer(tmp_path, callbacks, max_epochs=1, limit_val_batches=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, loader())
-    assert is_spectrally_parametrized(model.net.features[0])
-    assert (model.net.head.weight == 0).float().mean().item() == pytest.approx(0.5, abs=0.02)
