@@ -86,6 +86,23 @@ class SpectralCheckpointMixin:
     an already rewritten model changes nothing). ``on_save_checkpoint`` stores the plan, so
     weights-only checkpoints, which skip callback hooks, carry it too. If your class overrides
     either hook, call ``super()``.
+
+    Examples:
+        >>> import pytorch_lightning as pl
+        >>> from torch import nn
+        >>> from lightning_spectral.transforms import band_limit_
+        >>> class Model(SpectralCheckpointMixin, pl.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.conv = nn.Conv2d(1, 1, 3)
+        >>> trained = Model()
+        >>> _ = band_limit_(trained)
+        >>> checkpoint = {"state_dict": trained.state_dict()}
+        >>> trained.on_save_checkpoint(checkpoint)  # what Lightning calls when saving
+        >>> fresh = Model()
+        >>> fresh.on_load_checkpoint(checkpoint)  # what load_from_checkpoint calls
+        >>> type(fresh.conv).__name__
+        'BandLimitedConv2d'
     """
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -55,6 +55,14 @@ def add_plan(checkpoint: dict[str, Any], model: nn.Module) -> dict[str, Any]:
 
     Returns:
         ``checkpoint``, with ``checkpoint["lightning_spectral"]["plan"]`` set.
+
+    Examples:
+        >>> from torch import nn
+        >>> from lightning_spectral.transforms import band_limit_
+        >>> model = nn.Sequential(nn.Conv1d(1, 1, 3))
+        >>> _ = band_limit_(model)
+        >>> sorted(add_plan({}, model)[CHECKPOINT_KEY]["plan"]["band_limit"])
+        ['0']
     """
     entry = _plan_entry(model)
     # torch.load(weights_only=True) must be able to read what we write.
@@ -75,6 +83,11 @@ def inference_checkpoint(model: nn.Module) -> dict[str, Any]:
 
     Returns:
         The checkpoint dict (tensors are the module's own, not copies).
+
+    Examples:
+        >>> from torch import nn
+        >>> sorted(inference_checkpoint(nn.Linear(2, 2)))
+        ['lightning_spectral', 'state_dict']
     """
     return add_plan({"state_dict": model.state_dict()}, model)
 
@@ -124,6 +137,13 @@ def plan_from_checkpoint(
 
     Raises:
         TypeError: if the stored entry is not a dict with a ``"plan"`` dict.
+
+    Examples:
+        >>> from torch import nn
+        >>> plan_from_checkpoint({"state_dict": {}}) is None
+        True
+        >>> plan_from_checkpoint(inference_checkpoint(nn.Linear(2, 2)))["band_limit"]
+        {}
     """
     loaded = read_checkpoint(checkpoint, map_location="cpu")
     entry = loaded.get(CHECKPOINT_KEY)
@@ -159,6 +179,17 @@ def restore_(
 
     Raises:
         KeyError: if the checkpoint has no ``"state_dict"``.
+
+    Examples:
+        >>> from torch import nn
+        >>> from lightning_spectral.transforms import replace_pooling_
+        >>> trained = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2))
+        >>> _ = replace_pooling_(trained)
+        >>> fresh = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2))
+        >>> restore_(fresh, inference_checkpoint(trained)).changed
+        ['1']
+        >>> type(fresh[1]).__name__
+        'SpectralPool2d'
     """
     loaded = read_checkpoint(checkpoint, map_location=map_location)
     if "state_dict" not in loaded:

@@ -70,9 +70,12 @@ class BandLimitCallback(SpectralRewriteCallback):
             ``mode``, or ``schedule`` is given in energy mode.
         TypeError: if an argument has the wrong type.
 
-    Example::
-
-        trainer = Trainer(callbacks=[BandLimitCallback(compression=0.5, eval_compression=0.25)])
+    Examples:
+        >>> import pytorch_lightning as pl
+        >>> callback = BandLimitCallback(compression=0.5, eval_compression=0.25, include="net.*")
+        >>> trainer = pl.Trainer(callbacks=[callback], logger=False, enable_progress_bar=False)
+        >>> BandLimitCallback(schedule={0: 0.25, 5: 0.5}).compression_at(7)
+        0.5
     """
 
     def __init__(

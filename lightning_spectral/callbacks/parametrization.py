@@ -44,6 +44,10 @@ class SpectralParametrizationCallback(SpectralRewriteCallback):
     Raises:
         TypeError: if ``include``/``exclude`` is not a string or a list of strings.
         ValueError: if a pattern is empty or an invalid regex.
+
+    Examples:
+        >>> SpectralParametrizationCallback(include="net.features.*").include
+        ['net.features.*']
     """
 
     def __init__(

@@ -36,6 +36,10 @@ class SpectralPoolingCallback(SpectralRewriteCallback):
         TypeError: if an argument has the wrong type.
         ValueError: if ``kinds`` is empty, repeats a kind or names an unknown kind, or a
             pattern is invalid.
+
+    Examples:
+        >>> SpectralPoolingCallback(kinds=["max", "adaptive_avg"], exclude="net.head.*").kinds
+        ('max', 'adaptive_avg')
     """
 
     def __init__(

@@ -53,6 +53,11 @@ class ResolutionDropoutScheduler(Callback):
     Raises:
         ValueError: if a coefficient is outside ``[0, 1]`` or an epoch is negative.
         TypeError: if an argument has the wrong type.
+
+    Examples:
+        >>> scheduler = ResolutionDropoutScheduler(0.3, 0.15, scheduling={10: [0.5, 0.3]})
+        >>> scheduler.coefficients_at(0), scheduler.coefficients_at(12)
+        ((0.3, 0.15), (0.5, 0.3))
     """
 
     def __init__(
