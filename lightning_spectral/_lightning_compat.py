@@ -5,7 +5,8 @@ Only the Lightning-facing layers (``callbacks``, ``checkpoint``'s Lightning part
 and :mod:`lightning_spectral.plans_io` never do (``tests/test_layers.py`` enforces it).
 
 Namespace: everything Lightning below comes from :data:`pl`, imported here once. Supporting
-``lightning.pytorch`` as well means choosing that module here; no other file names it.
+``lightning.pytorch`` as well means choosing that module here (and :data:`NAMESPACE` follows).
+``tests/test_layers.py`` lists the few files that still import Lightning by name.
 
 Private API: each helper below wraps one private Lightning name and says which public API
 would replace it, so an upgrade of Lightning breaks (and is fixed) here only.
@@ -23,20 +24,28 @@ from pytorch_lightning.callbacks import (
     StochasticWeightAveraging,
     WeightAveraging,
 )
+from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 from pytorch_lightning.core.saving import pl_load
+from pytorch_lightning.loggers import Logger, TensorBoardLogger
 from pytorch_lightning.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 __all__ = [
+    "NAMESPACE",
+    "ArgsType",
     "Callback",
     "DeepSpeedStrategy",
     "FSDPStrategy",
+    "LightningArgumentParser",
+    "LightningCLI",
+    "Logger",
     "MisconfigurationException",
     "ModelCheckpoint",
     "ModelParallelStrategy",
     "ModelPruning",
     "StochasticWeightAveraging",
+    "TensorBoardLogger",
     "WeightAveraging",
     "given_hyperparameters",
     "is_last_batch",
@@ -47,6 +56,9 @@ __all__ = [
     "rank_zero_info",
     "rank_zero_warn",
 ]
+
+#: Import name of the Lightning package in use (for ``class_path`` strings in configurations).
+NAMESPACE = pl.__name__
 
 
 def is_multiprocessing_launcher(launcher: Any) -> bool:

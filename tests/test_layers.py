@@ -81,3 +81,23 @@ def test_imports_follow_the_layers(path):
                 f"(layer {LAYERS[part]})"
             )
     assert not problems, "\n".join(problems)
+
+
+# Files that still import Lightning by name instead of through `_lightning_compat` (owned by
+# other work; the namespace issue empties this list).
+_DIRECT_LIGHTNING = {
+    "_lightning_compat.py",
+    "callbacks/monitor.py",
+    "callbacks/_statistics.py",
+    "models/classifier.py",
+    "data/_common.py",
+}
+
+
+def test_lightning_is_named_only_in_the_compat_module():
+    direct = {
+        str(path.relative_to(_PACKAGE))
+        for path in _SOURCES
+        if any(module.split(".")[0] in _LIGHTNING for _, module in _imports(path))
+    }
+    assert direct <= _DIRECT_LIGHTNING, sorted(direct - _DIRECT_LIGHTNING)
