@@ -136,3 +136,13 @@ def test_band_limit_and_parametrization_commute():
     assert is_spectrally_parametrized(second.stem) and isinstance(second.stem, BandLimitedConv2d)
     # The original spectral tensor moved over as is (exact, same Parameter object).
     assert T.plan_of(first) == T.plan_of(second)
+
+
+def test_keep_existing_leaves_band_limited_layers_as_they_are():
+    model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3))
+    T.band_limit_(model, compression=0.75, include="0")
+    report = T.band_limit_(model, compression=0.25, keep_existing=True)
+    assert (report.changed, report.unchanged) == (["1"], ["0"])
+    assert model[0].compression == 0.75 and model[1].compression == 0.25
+    with pytest.raises(TypeError, match="`keep_existing` must be a bool, got 'yes'"):
+        T.band_limit_(model, keep_existing="yes")
