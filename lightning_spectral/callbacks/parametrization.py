@@ -31,10 +31,11 @@ class SpectralParametrizationCallback(SpectralRewriteCallback):
     Combine it with :class:`~lightning_spectral.callbacks.BandLimitCallback` in either order
     (band-limited convolutions keep the parametrization). Put it before
     ``StochasticWeightAveraging``, ``WeightAveraging`` and ``ModelPruning``. ``ModelPruning``
-    with its default targets leaves parametrized filters alone (their ``weight`` is computed,
-    not a parameter); naming a parametrized ``weight`` in its ``parameters_to_prune`` is refused
-    at fit start. For deployment, :func:`lightning_spectral.transforms.bake_` folds the
-    parametrization back into plain weights.
+    cannot prune a parametrized filter (its ``weight`` is computed, not a parameter): with its
+    default targets it would silently skip them, so that combination is refused in ``setup``,
+    and naming a parametrized ``weight`` in its ``parameters_to_prune`` is refused at fit start.
+    For deployment, :func:`lightning_spectral.transforms.bake_` folds the parametrization back
+    into plain weights.
 
     Args:
         include: layers to parametrize (fully qualified module names, globs, or
