@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
+from _assertions import raises_naming
 
 from lightning_spectral import (
     BandLimitCallback,
-    EnergyCompressionMonitor,
-    ResolutionDropoutScheduler,
-    SpectralParametrizationCallback,
-    SpectralPoolingCallback,
 )
-
-REWRITERS = [BandLimitCallback, SpectralParametrizationCallback, SpectralPoolingCallback]
-ALL = [*REWRITERS, ResolutionDropoutScheduler, EnergyCompressionMonitor]
-
-
-def _raises(error: type[Exception], bad: object):
-    """``pytest.raises`` that also checks the message names the bad value."""
-    return pytest.raises(error, match=re.escape(repr(bad)))
-
 
 # --------------------------------------------------------------------------------------------
 # Misconfiguration: every argument
@@ -61,5 +48,5 @@ def _raises(error: type[Exception], bad: object):
     ],
 )
 def test_band_limit_rejects(kwargs, error, bad):
-    with _raises(error, bad):
+    with raises_naming(error, bad):
         BandLimitCallback(**kwargs)

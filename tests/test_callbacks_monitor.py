@@ -3,25 +3,12 @@ training runs are in ``tests/test_callbacks_training.py``)."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from _assertions import raises_naming
 
 from lightning_spectral import (
-    BandLimitCallback,
     EnergyCompressionMonitor,
-    ResolutionDropoutScheduler,
-    SpectralParametrizationCallback,
-    SpectralPoolingCallback,
 )
-
-REWRITERS = [BandLimitCallback, SpectralParametrizationCallback, SpectralPoolingCallback]
-ALL = [*REWRITERS, ResolutionDropoutScheduler, EnergyCompressionMonitor]
-
-
-def _raises(error: type[Exception], bad: object):
-    """``pytest.raises`` that also checks the message names the bad value."""
-    return pytest.raises(error, match=re.escape(repr(bad)))
 
 
 @pytest.mark.parametrize(
@@ -36,5 +23,5 @@ def _raises(error: type[Exception], bad: object):
     ],
 )
 def test_monitor_rejects(kwargs, bad):
-    with _raises(ValueError, bad):
+    with raises_naming(ValueError, bad):
         EnergyCompressionMonitor(**kwargs)

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from _assertions import raises_naming
 
 from lightning_spectral import (
-    BandLimitCallback,
-    EnergyCompressionMonitor,
-    ResolutionDropoutScheduler,
-    SpectralParametrizationCallback,
     SpectralPoolingCallback,
 )
-
-REWRITERS = [BandLimitCallback, SpectralParametrizationCallback, SpectralPoolingCallback]
-ALL = [*REWRITERS, ResolutionDropoutScheduler, EnergyCompressionMonitor]
-
-
-def _raises(error: type[Exception], bad: object):
-    """``pytest.raises`` that also checks the message names the bad value."""
-    return pytest.raises(error, match=re.escape(repr(bad)))
 
 
 @pytest.mark.parametrize(
@@ -28,5 +15,5 @@ def _raises(error: type[Exception], bad: object):
     [("max", TypeError), ([], ValueError), (["min"], ValueError), (["max", "max"], ValueError)],
 )
 def test_pooling_kinds_rejected(kinds, error):
-    with _raises(error, kinds):
+    with raises_naming(error, kinds):
         SpectralPoolingCallback(kinds=kinds)

@@ -4,25 +4,13 @@ arguments."""
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
+from _assertions import raises_naming
 
 from lightning_spectral import (
-    BandLimitCallback,
-    EnergyCompressionMonitor,
     ResolutionDropoutScheduler,
-    SpectralParametrizationCallback,
-    SpectralPoolingCallback,
 )
-
-REWRITERS = [BandLimitCallback, SpectralParametrizationCallback, SpectralPoolingCallback]
-ALL = [*REWRITERS, ResolutionDropoutScheduler, EnergyCompressionMonitor]
-
-
-def _raises(error: type[Exception], bad: object):
-    """``pytest.raises`` that also checks the message names the bad value."""
-    return pytest.raises(error, match=re.escape(repr(bad)))
 
 
 @pytest.mark.parametrize(
@@ -41,5 +29,5 @@ def _raises(error: type[Exception], bad: object):
     ],
 )
 def test_resolution_dropout_rejects(kwargs, error, bad):
-    with _raises(error, bad):
+    with raises_naming(error, bad):
         ResolutionDropoutScheduler(**kwargs)

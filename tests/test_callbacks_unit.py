@@ -7,6 +7,7 @@ import re
 
 import pytest
 import yaml
+from _assertions import raises_naming
 from jsonargparse import ArgumentParser
 
 from lightning_spectral import (
@@ -21,11 +22,6 @@ REWRITERS = [BandLimitCallback, SpectralParametrizationCallback, SpectralPooling
 ALL = [*REWRITERS, ResolutionDropoutScheduler, EnergyCompressionMonitor]
 
 
-def _raises(error: type[Exception], bad: object):
-    """``pytest.raises`` that also checks the message names the bad value."""
-    return pytest.raises(error, match=re.escape(repr(bad)))
-
-
 @pytest.mark.parametrize("cls", [SpectralParametrizationCallback, SpectralPoolingCallback])
 @pytest.mark.parametrize(
     ("kwargs", "error", "bad"),
@@ -38,7 +34,7 @@ def _raises(error: type[Exception], bad: object):
     ],
 )
 def test_selection_patterns_rejected(cls, kwargs, error, bad):
-    with _raises(error, bad):
+    with raises_naming(error, bad):
         cls(**kwargs)
 
 
