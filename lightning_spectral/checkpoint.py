@@ -43,15 +43,19 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Mapping
 from typing import IO, Any, TypeVar
 
-import pytorch_lightning as pl
-from pytorch_lightning.core.saving import pl_load
-from torch import nn
+from lightning_spectral import transforms
+from lightning_spectral._lightning_compat import pl, pl_load
+from lightning_spectral.plans_io import (
+    CHECKPOINT_KEY,
+    add_plan,
+    inference_checkpoint,
+    plan_from_checkpoint,
+    restore_,
+)
 
-from lightning_spectral import __version__, transforms
-
+# The plain names are re-exported from here for code written before `plans_io` existed.
 __all__ = [
     "CHECKPOINT_KEY",
     "SpectralCheckpointMixin",
@@ -62,121 +66,8 @@ __all__ = [
     "restore_",
 ]
 
-#: Top-level checkpoint key under which the plan is stored.
-CHECKPOINT_KEY = "lightning_spectral"
-
 _ModelT = TypeVar("_ModelT", bound=pl.LightningModule)
 _PathLike = str | os.PathLike
-
-
-def _plan_entry(model: nn.Module) -> dict[str, Any]:
-    return {"plan": transforms.plan_of(model), "package_version": __version__}
-
-
-def add_plan(checkpoint: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-    """Write the plan of ``model`` into ``checkpoint`` (in place) and return the checkpoint.
-
-    Called by the callbacks' and the mixin's ``on_save_checkpoint``; both write the same data,
-    so calling it more than once is harmless.
-
-    Args:
-        checkpoint: the checkpoint dict being saved.
-        model: the (possibly rewritten) model whose state dict the checkpoint holds.
-
-    Returns:
-        ``checkpoint``, with ``checkpoint["lightning_spectral"]["plan"]`` set.
-    """
-    entry = _plan_entry(model)
-    # torch.load(weights_only=True) must be able to read what we write.
-    if not _is_plain(entry):
-        raise TypeError(f"the plan of {type(model).__name__} is not plain data: {entry!r}")
-    checkpoint[CHECKPOINT_KEY] = entry
-    return checkpoint
-
-
-def inference_checkpoint(model: nn.Module) -> dict[str, Any]:
-    """A self-describing checkpoint: ``{"state_dict": ..., "lightning_spectral": {"plan": ...}}``.
-
-    Everything in it is tensors or plain data, so ``torch.load(weights_only=True)`` reads it and
-    :func:`restore_` rebuilds the model from a fresh, un-rewritten instance.
-
-    Args:
-        model: any module, typically after :func:`lightning_spectral.transforms.bake_`.
-
-    Returns:
-        The checkpoint dict (tensors are the module's own, not copies).
-    """
-    return add_plan({"state_dict": model.state_dict()}, model)
-
-
-def _read(checkpoint: Mapping[str, Any] | _PathLike | IO[bytes], map_location: Any) -> Mapping:
-    if isinstance(checkpoint, Mapping):
-        return checkpoint
-    if isinstance(checkpoint, (str, os.PathLike)):
-        return pl_load(checkpoint, map_location=map_location, weights_only=True)
-    position = checkpoint.tell()
-    loaded = pl_load(checkpoint, map_location=map_location, weights_only=True)
-    checkpoint.seek(position)
-    return loaded
-
-
-def plan_from_checkpoint(
-    checkpoint: Mapping[str, Any] | _PathLike | IO[bytes],
-) -> dict[str, Any] | None:
-    """The plan stored in a checkpoint, or ``None`` if it has none.
-
-    Args:
-        checkpoint: a loaded checkpoint dict, or a path / binary file to load it from (read with
-            ``weights_only=True``; a file object is rewound to where it was).
-
-    Returns:
-        The plan dict (see :func:`lightning_spectral.transforms.plan_of`) or ``None``.
-
-    Raises:
-        TypeError: if the stored entry is not a dict with a ``"plan"`` dict.
-    """
-    loaded = _read(checkpoint, map_location="cpu")
-    entry = loaded.get(CHECKPOINT_KEY)
-    if entry is None:
-        return None
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("plan"), Mapping):
-        raise TypeError(
-            f"checkpoint[{CHECKPOINT_KEY!r}] must be a dict with a 'plan' dict, got {entry!r}"
-        )
-    return dict(entry["plan"])
-
-
-def restore_(
-    model: nn.Module,
-    checkpoint: Mapping[str, Any] | _PathLike | IO[bytes],
-    strict: bool = True,
-    map_location: Any = "cpu",
-) -> transforms.TransformReport | None:
-    """Apply a checkpoint's plan to ``model`` in place, then load its ``state_dict``.
-
-    Works for any ``nn.Module`` whose fresh state dict keys match the checkpoint's once the plan
-    is applied: a LightningModule and its own Lightning checkpoint, or a bare network and a
-    checkpoint from :func:`inference_checkpoint`.
-
-    Args:
-        model: a freshly constructed (un-rewritten or already rewritten) model.
-        checkpoint: a loaded checkpoint dict, or a path / binary file to load it from.
-        strict: passed to :meth:`torch.nn.Module.load_state_dict`.
-        map_location: where to load tensors when ``checkpoint`` is a path or file.
-
-    Returns:
-        The report of re-applying the plan, or ``None`` if the checkpoint carries no plan.
-
-    Raises:
-        KeyError: if the checkpoint has no ``"state_dict"``.
-    """
-    loaded = _read(checkpoint, map_location=map_location)
-    if "state_dict" not in loaded:
-        raise KeyError(f"the checkpoint has no 'state_dict' entry (keys: {sorted(loaded)})")
-    plan = plan_from_checkpoint(loaded)
-    report = transforms.apply_plan_(model, plan) if plan is not None else None
-    model.load_state_dict(loaded["state_dict"], strict=strict)
-    return report
 
 
 class SpectralCheckpointMixin:
@@ -195,6 +86,23 @@ class SpectralCheckpointMixin:
     an already rewritten model changes nothing). ``on_save_checkpoint`` stores the plan, so
     weights-only checkpoints, which skip callback hooks, carry it too. If your class overrides
     either hook, call ``super()``.
+
+    Examples:
+        >>> import pytorch_lightning as pl
+        >>> from torch import nn
+        >>> from lightning_spectral.transforms import band_limit_
+        >>> class Model(SpectralCheckpointMixin, pl.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.conv = nn.Conv2d(1, 1, 3)
+        >>> trained = Model()
+        >>> _ = band_limit_(trained)
+        >>> checkpoint = {"state_dict": trained.state_dict()}
+        >>> trained.on_save_checkpoint(checkpoint)  # what Lightning calls when saving
+        >>> fresh = Model()
+        >>> fresh.on_load_checkpoint(checkpoint)  # what load_from_checkpoint calls
+        >>> type(fresh.conv).__name__
+        'BandLimitedConv2d'
     """
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -283,11 +191,3 @@ def load_from_checkpoint(
         transforms.bake_(model)
         model.eval()
     return model
-
-
-def _is_plain(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    return value is None or isinstance(value, (bool, int, float, str))

@@ -42,22 +42,27 @@ import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 # Imported for their side effect too: jsonargparse resolves the short class names of the
 # subclasses that are imported when the command line is parsed.
 import lightning_spectral.callbacks
 import lightning_spectral.data
 import lightning_spectral.models  # noqa: F401
+from lightning_spectral._lightning_compat import (
+    NAMESPACE,
+    ArgsType,
+    LightningArgumentParser,
+    LightningCLI,
+    pl,
+)
 from lightning_spectral.sweep import compression_sweep
 
 __all__ = ["DEFAULT_LOGGER", "SpectralLightningCLI", "SpectralTrainer", "main"]
 
 #: The default ``trainer.logger``: TensorBoard event files under ``./lightning_logs``.
 DEFAULT_LOGGER: dict[str, Any] = {
-    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+    "class_path": f"{NAMESPACE}.loggers.TensorBoardLogger",
     "init_args": {"save_dir": ".", "name": "lightning_logs"},
 }
 

@@ -38,11 +38,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import pytorch_lightning as pl
-from pytorch_lightning.loggers import Logger, TensorBoardLogger
 from typing_extensions import override
 
 from lightning_spectral import transforms
+from lightning_spectral._lightning_compat import Logger, TensorBoardLogger, pl
 from lightning_spectral.checkpoint import load_from_checkpoint, restore_
 from lightning_spectral.functional import check_compression
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import pytorch_lightning as pl
 import torch
-from _lightning_helpers import LitClassifier, dataset, loader, predictions, scalars, tags
+from _lightning_helpers import LitClassifier, dataset, loader, predictions, scalars
 from _lightning_helpers import trainer as make_trainer
 from pytorch_lightning.callbacks import ModelPruning, StochasticWeightAveraging, WeightAveraging
-from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.nn import functional as F
@@ -25,9 +22,7 @@ from lightning_spectral import (
 )
 from lightning_spectral.functional import band_for, band_for_energy, power_map
 from lightning_spectral.nn import (
-    BandLimitedConv1d,
     BandLimitedConv2d,
-    SpectralPool1d,
     SpectralPool2d,
     is_spectrally_parametrized,
 )
@@ -162,50 +157,6 @@ def test_resolution_dropout_warns_without_spectral_pools():
         ResolutionDropoutScheduler().on_fit_start(trainer, LitClassifier())
 
 
-def test_monitor_requires_a_logger(tmp_path):
-    trainer = make_trainer(
-        tmp_path, [BandLimitCallback(), EnergyCompressionMonitor()], logger=False
-    )
-    with pytest.raises(MisconfigurationException, match="has none"):
-        trainer.fit(LitClassifier(), loader())
-
-
-def test_monitor_spectra_require_tensorboard(tmp_path):
-    trainer = make_trainer(
-        tmp_path,
-        [EnergyCompressionMonitor(log_spectra_every_n_epochs=1)],
-        logger=CSVLogger(str(tmp_path)),
-    )
-    with pytest.raises(MisconfigurationException, match="TensorBoardLogger"):
-        trainer.fit(LitClassifier(), loader())
-
-
-def test_monitor_step_interval_and_1d_layers(tmp_path):
-    callbacks = [
-        BandLimitCallback(compression=0.5),
-        SpectralPoolingCallback(),
-        ResolutionDropoutScheduler(),
-        EnergyCompressionMonitor(logging_interval="step", log_spectra_every_n_epochs=1),
-    ]
-    trainer = make_trainer(tmp_path, callbacks, max_epochs=1, limit_train_batches=3)
-    model = LitClassifier(one_d=True)
-    trainer.fit(model, loader(one_d=True), loader(seed=1, one_d=True))
-
-    assert isinstance(model.net.features[0], BandLimitedConv1d)
-    assert isinstance(model.net.features[2], SpectralPool1d)
-    series = scalars(trainer.logger.log_dir)
-    name = "net.features.0"
-    for quantity in PER_LAYER:
-        assert [step for step, _ in series[f"spectral/{name}/{quantity}"]] == [0, 1, 2]
-    assert _values(series, f"spectral/{name}/train_compression") == pytest.approx(
-        [band_for((36,), 0.5).compression] * 3
-    )
-    assert [s for s, _ in series["spectral/net.features.2/dropout_min"]] == [0, 1, 2]
-    logged = tags(trainer.logger.log_dir)
-    assert f"spectral/{name}/input_power" in logged["images"]
-    assert f"spectral/{name}/filter_power" in logged["histograms"]
-
-
 # --------------------------------------------------------------------------------------------
 # Callbacks that capture the model: SWA, WeightAveraging, ModelPruning
 # --------------------------------------------------------------------------------------------
@@ -262,26 +213,3 @@ def test_model_pruning_after_band_limit(tmp_path):
     torch.testing.assert_close(
         predictions(load_from_checkpoint(LitClassifier, path)), predictions(model)
     )
-
-
-def test_model_pruning_of_a_parametrized_weight_fails_clearly(tmp_path):
-    model = LitClassifier()
-    conv = model.net.features[0]
-    callbacks = [
-        SpectralParametrizationCallback(),
-        ModelPruning("l1_unstructured", amount=0.5, parameters_to_prune=[(conv, "weight")]),
-    ]
-    trainer = make_trainer(tmp_path, callbacks)
-    with pytest.raises(MisconfigurationException, match="spectrally parametrized"):
-        trainer.fit(model, loader())
-
-
-def test_model_pruning_default_targets_leave_parametrized_filters(tmp_path):
-    callbacks = [SpectralParametrizationCallback(), ModelPruning("l1_unstructured", amount=0.5)]
-    trainer = make_trainer(tmp_path, callbacks, max_epochs=1, limit_val_batches=0)
-    model = LitClassifier()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.fit(model, loader())
-    assert is_spectrally_parametrized(model.net.features[0])
-    assert (model.net.head.weight == 0).float().mean().item() == pytest.approx(0.5, abs=0.02)

@@ -1,8 +1,10 @@
 """Lightning callbacks: thin adapters over :mod:`lightning_spectral.transforms`, one per file.
 
-Rewriting callbacks (parametrization, band limit, pooling) act in ``setup``, the only hook that
-runs before ``configure_optimizers``, the DDP wrap and checkpoint restore; they are idempotent
-and store the plan of the rewrite in every checkpoint (see :mod:`lightning_spectral.checkpoint`).
+Rewriting callbacks (parametrization, band limit, pooling; all derive from the public
+:class:`SpectralRewriteCallback`, which a user's own rewrite callback subclasses) act in
+``setup``, the only hook that runs before ``configure_optimizers``, the DDP wrap and checkpoint
+restore; they are idempotent and store the plan of the rewrite in every checkpoint (see
+:mod:`lightning_spectral.checkpoint`).
 Schedules derive from ``trainer.current_epoch``, so resuming needs no callback state.
 
 Supported strategies: single device and ``ddp``. ``ddp_spawn``/``ddp_fork`` are refused when a
@@ -15,6 +17,7 @@ from lightning_spectral.callbacks.monitor import EnergyCompressionMonitor
 from lightning_spectral.callbacks.parametrization import SpectralParametrizationCallback
 from lightning_spectral.callbacks.pooling import SpectralPoolingCallback
 from lightning_spectral.callbacks.resolution_dropout import ResolutionDropoutScheduler
+from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 
 __all__ = [
     "BandLimitCallback",
@@ -22,4 +25,5 @@ __all__ = [
     "ResolutionDropoutScheduler",
     "SpectralParametrizationCallback",
     "SpectralPoolingCallback",
+    "SpectralRewriteCallback",
 ]

@@ -9,33 +9,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import (
-    Callback,
-    ModelCheckpoint,
+from lightning_spectral._lightning_compat import (
+    DeepSpeedStrategy,
+    FSDPStrategy,
+    MisconfigurationException,
+    ModelParallelStrategy,
     ModelPruning,
     StochasticWeightAveraging,
     WeightAveraging,
+    is_multiprocessing_launcher,
+    pl,
 )
-from pytorch_lightning.strategies import (
-    DeepSpeedStrategy,
-    FSDPStrategy,
-    ModelParallelStrategy,
-)
-from pytorch_lightning.strategies.launchers import _MultiProcessingLauncher
-from pytorch_lightning.utilities.exceptions import MisconfigurationException
-from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
-from typing_extensions import override
-
-from lightning_spectral.checkpoint import SpectralCheckpointMixin, add_plan
-
-if TYPE_CHECKING:
-    from lightning_spectral.transforms import TransformReport
 
 __all__ = [
-    "RewriteCallback",
+    "CAPTURING_CALLBACKS",
     "check_fraction",
     "check_patterns",
     "check_strategy",
@@ -46,7 +35,7 @@ __all__ = [
 
 # Callbacks that capture the model's parameters/modules in their own `setup`: a rewrite that
 # runs after them leaves them holding stale modules or a differently shaped parameter list.
-_CAPTURING_CALLBACKS = (StochasticWeightAveraging, WeightAveraging, ModelPruning)
+CAPTURING_CALLBACKS = (StochasticWeightAveraging, WeightAveraging, ModelPruning)
 _SHARDED_STRATEGIES = (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)
 
 
@@ -161,77 +150,4 @@ def check_strategy(trainer: pl.Trainer, owner: str) -> None:
 
 def spawned(trainer: pl.Trainer) -> bool:
     """Whether this process was started by a multiprocessing launcher (ddp_spawn, ddp_fork)."""
-    launcher = getattr(trainer.strategy, "launcher", None)
-    return isinstance(launcher, _MultiProcessingLauncher)
-
-
-class RewriteCallback(Callback):
-    """Base of the callbacks that rewrite the model in ``setup`` (private).
-
-    Subclasses implement :meth:`_rewrite`; this class runs it in ``setup`` after the strategy
-    checks, checks the callback order and the launcher, and stores the plan in checkpoints.
-    """
-
-    #: Human-readable name of the transform, for messages.
-    _transform_name = "the transform"
-
-    def _rewrite(self, pl_module: pl.LightningModule) -> TransformReport:
-        raise NotImplementedError
-
-    @override
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        owner = type(self).__name__
-        check_strategy(trainer, owner)
-        report = self._rewrite(pl_module)
-        if report.changed:
-            self._check_order(trainer, owner)
-            if spawned(trainer):
-                raise MisconfigurationException(
-                    f"{owner} rewrote {len(report.changed)} layer(s) inside a process started "
-                    f"by `{type(trainer.strategy.launcher).__name__}` (strategy 'ddp_spawn' or "
-                    "'ddp_fork'/'ddp_notebook'). Lightning hands the trained weights back to the "
-                    "main process with `load_state_dict(strict=False)`, into a model that was "
-                    "never rewritten, so the spectral weights would be dropped silently. Use "
-                    f"`strategy='ddp'`, or apply {self._transform_name} to the model before "
-                    "`trainer.fit` (then this callback has nothing left to rewrite)."
-                )
-            rank_zero_info(f"{owner}: rewrote {len(report.changed)} layer(s): {report.changed}")
-        self._warn_weights_only_checkpoints(trainer, pl_module, owner)
-
-    def _check_order(self, trainer: pl.Trainer, owner: str) -> None:
-        callbacks = list(trainer.callbacks)
-        if not any(cb is self for cb in callbacks):
-            return
-        position = next(i for i, cb in enumerate(callbacks) if cb is self)
-        earlier = [
-            type(cb).__name__ for cb in callbacks[:position] if isinstance(cb, _CAPTURING_CALLBACKS)
-        ]
-        if earlier:
-            raise MisconfigurationException(
-                f"{owner} must come before {', '.join(earlier)} in `Trainer(callbacks=[...])`: "
-                "those callbacks capture the model's parameters and modules in their own "
-                f"`setup`, which ran before {owner} rewrote the model, so they would average or "
-                "prune stale layers."
-            )
-
-    @staticmethod
-    def _warn_weights_only_checkpoints(
-        trainer: pl.Trainer, pl_module: pl.LightningModule, owner: str
-    ) -> None:
-        if isinstance(pl_module, SpectralCheckpointMixin):
-            return
-        for callback in trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.save_weights_only:
-                rank_zero_warn(
-                    f"{owner}: `ModelCheckpoint(save_weights_only=True)` skips callback hooks, so "
-                    "its checkpoints will not carry the spectral plan needed to load them. "
-                    "Derive your LightningModule from "
-                    "`lightning_spectral.SpectralCheckpointMixin` (it stores the plan itself)."
-                )
-                return
-
-    @override
-    def on_save_checkpoint(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        add_plan(checkpoint, pl_module)
+    return is_multiprocessing_launcher(getattr(trainer.strategy, "launcher", None))

@@ -25,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from lightning_spectral._lightning_compat import is_last_batch
 from lightning_spectral.functional import Band
 
 __all__ = [
@@ -64,7 +65,7 @@ def is_last_train_batch(trainer: pl.Trainer, batch_idx: int) -> bool:
     """Whether ``batch_idx`` is the last training batch of the current epoch."""
     if batch_idx + 1 >= trainer.num_training_batches:
         return True
-    return bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
+    return is_last_batch(trainer)
 
 
 def reduced_statistics(

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
-import pytorch_lightning as pl
-from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from lightning_spectral import transforms
+from lightning_spectral._lightning_compat import pl, rank_zero_warn
 from lightning_spectral.callbacks._common import (
-    RewriteCallback,
     check_fraction,
     check_patterns,
     epoch_schedule,
@@ -24,6 +21,7 @@ from lightning_spectral.callbacks._statistics import (
     reduced_statistics,
     save_statistics,
 )
+from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 from lightning_spectral.functional import check_compression
 
 __all__ = ["BandLimitCallback"]
@@ -31,7 +29,7 @@ __all__ = ["BandLimitCallback"]
 _MODES = ("fixed", "energy")
 
 
-class BandLimitCallback(RewriteCallback):
+class BandLimitCallback(SpectralRewriteCallback):
     """Replace the selected convolutions by band-limited FFT convolutions at ``setup``.
 
     ``nn.Conv1d``/``nn.Conv2d`` layers become
@@ -79,12 +77,13 @@ class BandLimitCallback(RewriteCallback):
             ``mode``, or ``schedule`` is given in energy mode.
         TypeError: if an argument has the wrong type.
 
-    Example::
-
-        trainer = Trainer(callbacks=[BandLimitCallback(compression=0.5, eval_compression=0.25)])
+    Examples:
+        >>> import pytorch_lightning as pl
+        >>> callback = BandLimitCallback(compression=0.5, eval_compression=0.25, include="net.*")
+        >>> trainer = pl.Trainer(callbacks=[callback], logger=False, enable_progress_bar=False)
+        >>> BandLimitCallback(schedule={0: 0.25, 5: 0.5}).compression_at(7)
+        0.5
     """
-
-    _transform_name = "`lightning_spectral.transforms.band_limit_`"
 
     def __init__(
         self,
@@ -135,10 +134,9 @@ class BandLimitCallback(RewriteCallback):
         return {"include": self.include, "exclude": self.exclude}
 
     @override
-    def _rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
+    def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
         # Convert plain convolutions only: a layer that is already band-limited carries trained
         # (or restored, or scheduled) settings that a repeated setup must not reset.
-        existing = [f"re:{re.escape(name)}" for name, _ in transforms.spectral_modules(pl_module)]
         return transforms.band_limit_(
             pl_module,
             compression=self.compression_at(0),
@@ -146,7 +144,8 @@ class BandLimitCallback(RewriteCallback):
             mode=self.mode,
             energy=self.energy,
             include=self.include,
-            exclude=[*(self.exclude or []), *existing],
+            exclude=self.exclude,
+            keep_existing=True,
         )
 
     @override

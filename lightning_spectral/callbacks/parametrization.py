@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelPruning
-from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch.nn.utils import parametrize
 from typing_extensions import override
 
 from lightning_spectral import transforms
-from lightning_spectral.callbacks._common import RewriteCallback, check_patterns, spawned
+from lightning_spectral._lightning_compat import (
+    MisconfigurationException,
+    ModelPruning,
+    pl,
+    pruning_parameter_names,
+    pruning_targets,
+)
+from lightning_spectral.callbacks._common import check_patterns, spawned
+from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 from lightning_spectral.nn import is_spectrally_parametrized
 
 __all__ = ["SpectralParametrizationCallback"]
 
 
-class SpectralParametrizationCallback(RewriteCallback):
+class SpectralParametrizationCallback(SpectralRewriteCallback):
     """Learn the selected convolutions' filters in the frequency domain.
 
     At ``setup`` every selected convolution's ``weight`` is re-parametrized through
@@ -46,9 +51,11 @@ class SpectralParametrizationCallback(RewriteCallback):
     Raises:
         TypeError: if ``include``/``exclude`` is not a string or a list of strings.
         ValueError: if a pattern is empty or an invalid regex.
-    """
 
-    _transform_name = "`lightning_spectral.transforms.parametrize_spectral_`"
+    Examples:
+        >>> SpectralParametrizationCallback(include="net.features.*").include
+        ['net.features.*']
+    """
 
     def __init__(
         self, include: str | list[str] | None = None, exclude: str | list[str] | None = None
@@ -58,7 +65,7 @@ class SpectralParametrizationCallback(RewriteCallback):
         self.exclude = check_patterns(exclude, "exclude")
 
     @override
-    def _rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
+    def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
         return transforms.parametrize_spectral_(
             pl_module, include=self.include, exclude=self.exclude
         )
@@ -89,8 +96,8 @@ class SpectralParametrizationCallback(RewriteCallback):
 def _refuse_pruning(callback: ModelPruning, pl_module: pl.LightningModule) -> None:
     """Raise if ``callback`` would target (or silently skip) a parametrized filter."""
     # User-given targets, or ModelPruning's resolved list if its own setup ran first.
-    targets = getattr(callback, "_parameters_to_prune", None)
-    names = tuple(getattr(callback, "_parameter_names", None) or ModelPruning.PARAMETER_NAMES)
+    targets = pruning_targets(callback)
+    names = tuple(pruning_parameter_names(callback) or ModelPruning.PARAMETER_NAMES)
     module_names = {id(module): name for name, module in pl_module.named_modules()}
     if targets:
         bad = [
@@ -112,9 +119,9 @@ def _refuse_pruning(callback: ModelPruning, pl_module: pl.LightningModule) -> No
             if is_spectrally_parametrized(module, name)
         ]
         problem = (
-            f"with parameter_names={list(names)} and no `parameters_to_prune` would silently "
-            "skip every spectrally parametrized filter (their `weight` is computed from the "
-            "spectral coefficients, not an `nn.Parameter`)"
+            f"with its default targets (parameter_names={list(names)}, no "
+            "`parameters_to_prune`) would silently skip every spectrally parametrized filter "
+            "(their `weight` is computed from the spectral coefficients, not an `nn.Parameter`)"
         )
     if bad:
         raise MisconfigurationException(

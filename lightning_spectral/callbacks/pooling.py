@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 from typing_extensions import override
 
 from lightning_spectral import transforms
-from lightning_spectral.callbacks._common import RewriteCallback, check_patterns
+from lightning_spectral._lightning_compat import pl
+from lightning_spectral.callbacks._common import check_patterns
+from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 
 __all__ = ["SpectralPoolingCallback"]
 
 _DEFAULT_KINDS = ("max", "avg")
 
 
-class SpectralPoolingCallback(RewriteCallback):
+class SpectralPoolingCallback(SpectralRewriteCallback):
     """Replace the selected max/average pooling layers by spectral pooling at ``setup``.
 
     Each ``nn.MaxPool1d/2d`` / ``nn.AvgPool1d/2d`` (kinds ``"max"``/``"avg"``; the adaptive
@@ -35,9 +36,11 @@ class SpectralPoolingCallback(RewriteCallback):
         TypeError: if an argument has the wrong type.
         ValueError: if ``kinds`` is empty, repeats a kind or names an unknown kind, or a
             pattern is invalid.
-    """
 
-    _transform_name = "`lightning_spectral.transforms.replace_pooling_`"
+    Examples:
+        >>> SpectralPoolingCallback(kinds=["max", "adaptive_avg"], exclude="net.head.*").kinds
+        ('max', 'adaptive_avg')
+    """
 
     def __init__(
         self,
@@ -59,7 +62,7 @@ class SpectralPoolingCallback(RewriteCallback):
         self.exclude = check_patterns(exclude, "exclude")
 
     @override
-    def _rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
+    def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
         return transforms.replace_pooling_(
             pl_module, kinds=self.kinds, include=self.include, exclude=self.exclude
         )

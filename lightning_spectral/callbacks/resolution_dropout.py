@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from lightning_spectral import transforms
+from lightning_spectral._lightning_compat import Callback, pl, rank_zero_warn
 from lightning_spectral.callbacks._common import check_fraction, epoch_schedule, scheduled
 
 __all__ = ["ResolutionDropoutScheduler"]
@@ -56,6 +54,11 @@ class ResolutionDropoutScheduler(Callback):
     Raises:
         ValueError: if a coefficient is outside ``[0, 1]`` or an epoch is negative.
         TypeError: if an argument has the wrong type.
+
+    Examples:
+        >>> scheduler = ResolutionDropoutScheduler(0.3, 0.15, scheduling={10: [0.5, 0.3]})
+        >>> scheduler.coefficients_at(0), scheduler.coefficients_at(12)
+        ((0.3, 0.15), (0.5, 0.3))
     """
 
     def __init__(

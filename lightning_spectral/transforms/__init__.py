@@ -1,0 +1,68 @@
+"""In-place model rewrites, usable on any ``nn.Module`` without Lightning (torchao style).
+
+One concern per module:
+
+* :mod:`~lightning_spectral.transforms.band_limit`: :func:`band_limit_` (``nn.Conv1d``/
+  ``nn.Conv2d`` -> :class:`~lightning_spectral.nn.BandLimitedConv1d` / ``2d``) and
+  :func:`set_compression_`.
+* :mod:`~lightning_spectral.transforms.pooling`: :func:`replace_pooling_` (max/avg, and on
+  request adaptive, pools -> spectral pools with the same output size).
+* :mod:`~lightning_spectral.transforms.parametrization`: :func:`parametrize_spectral_`
+  (filters stored as their real spectrum) and :func:`bake_` (back to plain weights).
+* :mod:`~lightning_spectral.transforms.plans`: :func:`plan_of` / :func:`apply_plan_`, a
+  versioned plain-data description of every rewrite, and the registry of rewrites
+  (:func:`register_rewrite`) they loop over.
+* :mod:`~lightning_spectral.transforms.report`: :class:`TransformReport`,
+  :class:`SpectralTransformWarning`.
+
+Every transform takes ``include``/``exclude``: fully-qualified module names (as in
+``model.named_modules()``), each pattern a glob (:func:`fnmatch.fnmatchcase`, e.g.
+``"layer*.conv1"``) or a regular expression prefixed with ``"re:"`` that must match the whole
+name (:func:`re.fullmatch`). A module is considered when it matches some ``include`` pattern
+(all modules when ``include`` is ``None``) and no ``exclude`` pattern.
+
+Each transform returns a :class:`TransformReport` (what changed, what was already in the
+requested state, what was skipped and why, which patterns matched nothing) and emits **one**
+:class:`SpectralTransformWarning` listing every skipped layer and every pattern that selected
+nothing. Transforms are idempotent: applying one twice is the same as once. Forward hooks,
+backward hooks and parametrizations of a replaced module move to its replacement.
+"""
+
+from lightning_spectral.transforms.band_limit import band_limit_, set_compression_, spectral_modules
+from lightning_spectral.transforms.parametrization import (
+    bake_,
+    parametrize_spectral_,
+    spectrally_parametrized,
+)
+from lightning_spectral.transforms.plans import (
+    PLAN_FORMAT,
+    PLAN_VERSION,
+    Rewrite,
+    apply_plan_,
+    plan_of,
+    register_rewrite,
+    registered_rewrites,
+)
+from lightning_spectral.transforms.pooling import POOL_KINDS, replace_pooling_, spectral_pools
+from lightning_spectral.transforms.report import SpectralTransformWarning, TransformReport
+
+__all__ = [
+    "PLAN_FORMAT",
+    "PLAN_VERSION",
+    "POOL_KINDS",
+    "Rewrite",
+    "SpectralTransformWarning",
+    "TransformReport",
+    "apply_plan_",
+    "bake_",
+    "band_limit_",
+    "parametrize_spectral_",
+    "plan_of",
+    "register_rewrite",
+    "registered_rewrites",
+    "replace_pooling_",
+    "set_compression_",
+    "spectral_modules",
+    "spectral_pools",
+    "spectrally_parametrized",
+]
