@@ -366,7 +366,14 @@ def run(
             )
         rows.extend(shape_rows)
         # Rewrite the files after every shape: a long run that is cut off keeps what it measured.
-        _write(rows, shapes, info, repeats, warmup, output, complete=index == len(shapes) - 1)
+        _write(
+            rows,
+            shapes,
+            info,
+            {"repeats": repeats, "warmup": warmup, "min_run_time_s": min_run_time},
+            output,
+            complete=index == len(shapes) - 1,
+        )
     print(markdown_table(rows, info))
     return rows
 
@@ -375,8 +382,7 @@ def _write(
     rows: Sequence[Row],
     shapes: Sequence[ConvShape],
     info: dict[str, object],
-    repeats: int,
-    warmup: int,
+    timing: dict[str, float],
     output: Path,
     complete: bool,
 ) -> None:
@@ -384,8 +390,7 @@ def _write(
     output.with_suffix(".md").write_text(markdown_table(rows, info), encoding="utf-8")
     payload = {
         "machine": info,
-        "repeats": repeats,
-        "warmup": warmup,
+        **timing,
         "complete": complete,
         "shapes": [asdict(shape) for shape in shapes],
         "rows": [asdict(row) for row in rows],
