@@ -10,8 +10,10 @@ through the direct convolution in the same run, and the script reports the ratio
   :func:`torch.autograd.graph.saved_tensors_hooks`, one count per storage) plus the output; on
   CUDA the peak of ``torch.cuda.max_memory_allocated`` above the memory held before the step,
 
-together with the *achieved* compression of the band. Timings interleave ours and the reference
-round by round and take medians: on a shared machine the load changes over a run, and
+together with the *achieved* compression of the band. Timings come from
+``torch.utils.benchmark.Timer.blocked_autorange`` (block size, warm-up, CUDA synchronisation,
+statistics), run for ours and the reference in turn, round by round, and report the median of
+the merged rounds: on a shared machine the load changes over a run, and
 interleaving exposes both sides to the same load, so the ratio stays meaningful even when the
 absolute times drift. Results are printed as a markdown table and written, with the machine
 named, to ``<output>.md`` and ``<output>.json``.
@@ -29,19 +31,27 @@ import argparse
 import json
 import math
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils import benchmark
 
 from lightning_spectral.functional import band_for, bandlimited_conv1d, bandlimited_conv2d
 
-__all__ = ["SHAPES", "ConvShape", "main", "measure_shape", "run"]
+__all__ = [
+    "SHAPES",
+    "ConvShape",
+    "machine_info",
+    "main",
+    "measure_shape",
+    "run",
+    "step_bytes",
+    "time_interleaved",
+]
 
 COMPRESSIONS = (0.0, 0.25, 0.5, 0.75, 0.9)
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "cpu"
@@ -133,27 +143,54 @@ class Row:
         self.mem_ratio = self.ours_bytes / self.ref_bytes
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_interleaved(
-    fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int
+    fns: dict[str, Callable[[], object]],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    min_run_time: float = 0.05,
 ) -> dict[str, float]:
-    """Median wall time (ms) of each callable, calling them in turn in every round."""
+    """Median time (ms) of each callable, measured round by round in turn.
+
+    Each round runs ``torch.utils.benchmark.Timer.blocked_autorange`` once per callable (it
+    picks the block size, synchronises CUDA and uses the current thread count); the rounds'
+    measurements are merged per callable and their median reported. Interleaving the rounds,
+    rather than measuring one callable after the other, exposes every callable to the same
+    load on a shared machine, so the ratios stay meaningful when absolute times drift.
+
+    Args:
+        fns: Callables to time, by name; called without arguments.
+        device: Device the callables run on (CUDA is synchronised around every block).
+        repeats: Interleaved rounds (at least 1).
+        warmup: Untimed calls of every callable first (the timer warms up too).
+        min_run_time: Seconds of measurement per callable and round.
+
+    Returns:
+        ``{name: median milliseconds per call}``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if min_run_time <= 0:
+        raise ValueError(f"min_run_time must be > 0 seconds, got {min_run_time}")
+    del device  # the Timer synchronises CUDA itself when it is available
     for _ in range(warmup):
         for fn in fns.values():
             fn()
-    samples: dict[str, list[float]] = {key: [] for key in fns}
+    timers = {
+        key: benchmark.Timer(
+            stmt="fn()", globals={"fn": fn}, label=key, num_threads=torch.get_num_threads()
+        )
+        for key, fn in fns.items()
+    }
+    rounds: dict[str, list[benchmark.Measurement]] = {key: [] for key in fns}
     for _ in range(repeats):
-        for key, fn in fns.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            samples[key].append((time.perf_counter() - start) * 1e3)
-    return {key: statistics.median(values) for key, values in samples.items()}
+        for key, timer in timers.items():
+            rounds[key].append(timer.blocked_autorange(min_run_time=min_run_time))
+    medians = {}
+    for key, measurements in rounds.items():
+        (merged,) = benchmark.Measurement.merge(measurements)
+        medians[key] = merged.median * 1e3
+    return medians
 
 
 def step_bytes(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[int, int]:
@@ -190,6 +227,7 @@ def measure_shape(
     device: torch.device,
     repeats: int,
     warmup: int,
+    min_run_time: float = 0.05,
 ) -> list[Row]:
     """Benchmark one layer shape at every compression against the direct convolution."""
     generator = torch.Generator().manual_seed(0)
@@ -235,6 +273,7 @@ def measure_shape(
             device,
             repeats,
             warmup,
+            min_run_time,
         )
         ours_bytes, ours_saved = step_bytes(graph(ours_op, compression=compression), device)
         rows.append(
@@ -284,7 +323,8 @@ def markdown_table(rows: Sequence[Row], info: dict[str, object]) -> str:
         "",
         "Machine: " + ", ".join(f"{key} {value}" for key, value in info.items()),
         "",
-        "Medians of interleaved rounds (see `--repeats`); the machine is shared, compare ratios.",
+        "Medians of interleaved rounds (`torch.utils.benchmark` `blocked_autorange` per "
+        "variant and round, see `--repeats`); the machine is shared, compare ratios.",
         "",
         "Ratios are ours / `F.conv1d|conv2d` on the same inputs in the same run (< 1: ours is "
         "faster or smaller). `fwd`: forward under `no_grad`; `fwd+bwd`: forward and backward; "
@@ -310,12 +350,13 @@ def run(
     repeats: int,
     warmup: int,
     output: Path,
+    min_run_time: float = 0.05,
 ) -> list[Row]:
     """Benchmark ``shapes``, print the table and write ``output`` ``.md`` and ``.json``."""
     info = machine_info(device)
     rows: list[Row] = []
     for index, shape in enumerate(shapes):
-        shape_rows = measure_shape(shape, compressions, device, repeats, warmup)
+        shape_rows = measure_shape(shape, compressions, device, repeats, warmup, min_run_time)
         for row in shape_rows:
             print(
                 f"{row.shape:24s} c={row.compression:.2f} (achieved {row.achieved:.3f}) "
@@ -325,7 +366,14 @@ def run(
             )
         rows.extend(shape_rows)
         # Rewrite the files after every shape: a long run that is cut off keeps what it measured.
-        _write(rows, shapes, info, repeats, warmup, output, complete=index == len(shapes) - 1)
+        _write(
+            rows,
+            shapes,
+            info,
+            {"repeats": repeats, "warmup": warmup, "min_run_time_s": min_run_time},
+            output,
+            complete=index == len(shapes) - 1,
+        )
     print(markdown_table(rows, info))
     return rows
 
@@ -334,8 +382,7 @@ def _write(
     rows: Sequence[Row],
     shapes: Sequence[ConvShape],
     info: dict[str, object],
-    repeats: int,
-    warmup: int,
+    timing: dict[str, float],
     output: Path,
     complete: bool,
 ) -> None:
@@ -343,8 +390,7 @@ def _write(
     output.with_suffix(".md").write_text(markdown_table(rows, info), encoding="utf-8")
     payload = {
         "machine": info,
-        "repeats": repeats,
-        "warmup": warmup,
+        **timing,
         "complete": complete,
         "shapes": [asdict(shape) for shape in shapes],
         "rows": [asdict(row) for row in rows],
@@ -377,6 +423,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads", type=int, default=2, help="torch CPU threads (0: leave torch's default)"
     )
     parser.add_argument(
+        "--min-run-time",
+        type=float,
+        default=None,
+        help="seconds of blocked_autorange per variant and round (default 0.05, quick 0.01)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
@@ -398,7 +450,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = args.output
     if output is None:
         output = DEFAULT_OUTPUT.with_name(device.type + ("-quick" if args.quick else ""))
-    run(shapes, compressions, device, repeats, warmup, output)
+    min_run_time = args.min_run_time
+    if min_run_time is None:
+        min_run_time = 0.01 if args.quick else 0.05
+    run(shapes, compressions, device, repeats, warmup, output, min_run_time)
     return 0
 
 

@@ -1,6 +1,6 @@
-"""Smoke test of ``benchmarks/bench_conv.py``: the CLI runs in ``--quick`` mode and writes
-parseable results. Timings are never asserted (DESIGN.md Sec. 5), only the structure of the
-output and the quantities that do not depend on the machine's load."""
+"""Smoke tests of ``benchmarks/bench_conv.py`` and ``benchmarks/bench_model.py``: each CLI runs
+in ``--quick`` mode and writes parseable results. Timings are never asserted (docs/design.md),
+only the structure of the output and the quantities that do not depend on the machine's load."""
 
 from __future__ import annotations
 
@@ -85,4 +85,65 @@ def test_shape_filter_without_match_fails(tmp_path: Path) -> None:
     result = _run("--quick", "--shapes", "no-such-shape", "--output", str(tmp_path / "x"))
     assert result.returncode != 0
     assert "matches no shape" in result.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+# ---- bench_model.py ----------------------------------------------------------------------
+
+MODEL_SCRIPT = ROOT / "benchmarks" / "bench_model.py"
+
+
+def _run_model(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(MODEL_SCRIPT), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_model_quick_run_writes_parseable_tables(tmp_path: Path) -> None:
+    output = tmp_path / "models"
+    result = _run_model("--quick", "--compressions", "0.5,0.9", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+
+    payload = json.loads(output.with_suffix(".json").read_text())
+    assert payload["complete"] is True and payload["quick"] is True
+    assert payload["machine"]["threads"] == 2 and payload["machine"]["cpu"]
+    rows = payload["rows"]
+    models = {"resnet18-cifar", "tv-resnet18-64"}
+    assert set(payload["models"]) == models
+    assert [(r["model"], r["variant"]) for r in rows] == [
+        (m, v) for m in sorted(models) for v in ("plain", "bl-0.5", "bl-0.9")
+    ]
+    switch = payload["spectrum_cache_switch"]
+    by_key = {(r["model"], r["variant"]): r for r in rows}
+    for row in rows:
+        plain = by_key[(row["model"], "plain")]
+        assert set(row["eval_ms"]) == {"1", "2"}  # JSON keys of the eval batches
+        for key in ("train_ms", "train_ratio", "saved_ratio"):
+            assert math.isfinite(row[key]) and row[key] > 0, (key, row)
+        assert math.isclose(row["train_ratio"], row["train_ms"] / plain["train_ms"])
+        assert math.isclose(row["eval_ratio"]["1"], row["eval_ms"]["1"] / plain["eval_ms"]["1"])
+        assert row["weight_bytes"] == plain["weight_bytes"]  # same parameters, rewritten
+        if row["variant"] != "plain":
+            assert set(row["eval_nocache_ms"]) == ({"1", "2"} if switch else set())
+    for model in models:
+        # Bytes saved for backward shrink with the band (slice, never mask).
+        assert by_key[(model, "bl-0.9")]["saved_bytes"] < by_key[(model, "bl-0.5")]["saved_bytes"]
+
+    table = output.with_suffix(".md").read_text()
+    lines = [line for line in table.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| model | variant | train step | eval b1 | eval b2 |")
+    assert ("no cache b1" in lines[0]) == switch
+    assert len(lines) == 1 + len(rows)
+    assert "threads 2" in table and lines[1] in result.stdout
+
+
+def test_model_unknown_name_fails(tmp_path: Path) -> None:
+    result = _run_model("--quick", "--models", "vgg", "--output", str(tmp_path / "x"))
+    assert result.returncode != 0
+    assert "unknown ['vgg']" in result.stderr
     assert not (tmp_path / "x.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import socket
 import time
@@ -42,37 +43,51 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    counts=st.lists(st.integers(1, 30), min_size=1, max_size=5),
+    counts=st.lists(st.integers(2, 30), min_size=1, max_size=5),
     fraction=st.floats(0.05, 0.6),
     seed=st.integers(0, 2**16),
 )
 def test_stratified_split_partitions_per_class(counts: list[int], fraction: float, seed: int):
     labels = np.repeat(np.arange(len(counts)), counts)
     np.random.default_rng(seed).shuffle(labels)
-    if all(round(fraction * c) == 0 for c in counts):
-        with pytest.raises(ValueError, match="holds out nothing"):
+    held_total = math.ceil(fraction * labels.size)
+    if held_total < len(counts) or labels.size - held_total < len(counts):
+        with pytest.raises(ValueError, match=r"fraction=.* stratified by class"):
             stratified_split(labels, fraction, seed)
         return
     kept, held = stratified_split(labels, fraction, seed)
     assert np.array_equal(np.sort(np.concatenate([kept, held])), np.arange(labels.size))
+    assert held.size == held_total
     for cls, count in enumerate(counts):
-        expected = round(fraction * count)
-        if count >= 2:
-            expected = min(expected, count - 1)
-        assert (labels[held] == cls).sum() == expected
+        # Stratified: each class's share of the held-out part is its share, up to rounding.
+        assert abs((labels[held] == cls).sum() - held_total * count / labels.size) < 1 + 1e-9
     again = stratified_split(labels, fraction, seed)
-    assert np.array_equal(again[1], held)
+    assert np.array_equal(again[0], kept) and np.array_equal(again[1], held)
+
+
+def test_stratified_split_returns_shuffled_order():
+    labels = np.repeat(np.arange(4), 50)  # stored class by class, as the bundled digits are
+    kept, held = stratified_split(labels, 0.2, 0)
+    for part in (kept, held):
+        assert not np.array_equal(part, np.sort(part))
+        assert set(labels[part[:8]].tolist()) != {labels[part[0]]}  # a prefix mixes classes
 
 
 def test_stratified_split_depends_on_seed_and_rejects_bad_fraction():
     labels = np.repeat(np.arange(3), 50)
     a = stratified_split(labels, 0.2, 0)[1]
     b = stratified_split(labels, 0.2, 1)[1]
-    assert not np.array_equal(a, b)
+    assert not np.array_equal(np.sort(a), np.sort(b))
     kept, held = stratified_split(labels, 0.0, 0)
-    assert held.size == 0 and kept.size == labels.size
+    assert held.size == 0 and np.array_equal(np.sort(kept), np.arange(labels.size))
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         stratified_split(labels, 1.0, 0)
+    with pytest.raises(ValueError, match=r"fraction=0.5 .*smallest class: 1"):
+        stratified_split(np.array([0, 0, 0, 1]), 0.5, 0)
+
+
+def _first_batch_classes(loader) -> set[int]:
+    return set(next(iter(loader))[1].tolist())
 
 
 # ---- MNIST digits ------------------------------------------------------------------------
@@ -120,6 +135,12 @@ def test_mnist_splits_sizes_disjoint_stratified(mnist: MNISTDigitsDataModule):
     assert np.bincount(labels[idx["val"]]).tolist() == [40] * 10
     # The datasets hold exactly the indexed digits.
     assert torch.equal(mnist.test_set.targets, torch.from_numpy(labels[idx["test"]]))
+
+
+def test_mnist_first_val_and_test_batches_hold_many_classes(mnist: MNISTDigitsDataModule):
+    # limit_val_batches=1 / limit_test_batches=1 must not evaluate one or two classes only.
+    assert len(_first_batch_classes(mnist.val_dataloader())) >= 6
+    assert len(_first_batch_classes(mnist.test_dataloader())) >= 6
 
 
 def test_mnist_normalised_with_training_statistics(mnist: MNISTDigitsDataModule):
@@ -204,6 +225,9 @@ def test_gunpoint_series_are_znormalised_and_labels_mapped():
         series.std(-1, unbiased=False), torch.ones(150, 1, dtype=torch.float64), atol=1e-5, rtol=0
     )
     X, y = load_classification("GunPoint", split="test")
+    order = dm.split_indices["test"]
+    assert np.array_equal(np.sort(order), np.arange(150))
+    X, y = X[order], y[order]
     raw = torch.from_numpy(X[:, :, :])
     expected = (raw - raw.mean(-1, keepdim=True)) / raw.std(-1, unbiased=False, keepdim=True)
     torch.testing.assert_close(series, expected, atol=1e-5, rtol=1e-5)
@@ -232,6 +256,7 @@ def test_ucr_unequal_length_and_multivariate_are_padded():
     from aeon.datasets import load_classification
 
     X, _ = load_classification("JapaneseVowels", split="train")
+    X = [X[i] for i in dm.split_indices["train"]]
     shortest = int(np.argmin([x.shape[-1] for x in X]))
     length = X[shortest].shape[-1]
     assert length < 29
@@ -240,6 +265,15 @@ def test_ucr_unequal_length_and_multivariate_are_padded():
     torch.testing.assert_close(
         padded[:, :length].double(), torch.from_numpy(znormalize(X[shortest][None])[0]).double()
     )
+
+
+def test_ucr_first_test_batch_holds_several_classes():
+    # The official ArrowHead test file is sorted by class (its first 16 series are of one of
+    # the 3 classes); the split is shuffled once.
+    dm = UCRDataModule("ArrowHead", batch_size=16)
+    dm.setup()
+    assert _first_batch_classes(dm.test_dataloader()) == {0, 1, 2}
+    assert _first_batch_classes(dm.val_dataloader()) == {0, 1, 2}
 
 
 def test_encode_labels_orders_numbers_numerically():
@@ -372,11 +406,13 @@ def test_cifar10_loads_fake_pickles(tmp_path: Path):
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     test_images, test_labels, _ = read_cifar(str(tmp_path), 10, train=False, verify=False)
+    order = dm.split_indices["test"][:4]
     mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(3, 1, 1)
     std = torch.tensor([0.2470, 0.2435, 0.2616]).view(3, 1, 1)
-    expected = (torch.from_numpy(test_images[:4]).float() / 255 - mean) / std
+    expected = (torch.from_numpy(test_images[order]).float() / 255 - mean) / std
     torch.testing.assert_close(x, expected)
-    assert torch.equal(y, torch.from_numpy(test_labels[:4]))
+    assert torch.equal(y, torch.from_numpy(test_labels[order]))
+    assert len(set(test_labels[order].tolist())) > 1  # shuffled: not one class after another
 
 
 def test_cifar_augmentation_only_on_training_images(tmp_path: Path):

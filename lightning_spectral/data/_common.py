@@ -1,8 +1,9 @@
 """Shared pieces of the example DataModules: an in-memory dataset, seeded splits, a base class.
 
-Every DataModule here loads a whole (small) dataset into memory once, splits it with a seeded
-generator (so two instances with the same arguments see the same samples on every rank) and
-serves plain ``(input, label)`` batches.
+Every DataModule here loads a whole (small) dataset into memory once, splits it stratified by
+class with a fixed seed (so two instances with the same arguments see the same samples on every
+rank), shuffles every split once with that seed (so the first batches of validation and test
+hold every class) and serves plain ``(input, label)`` batches.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["ArrayDataset", "ClassificationDataModule", "probe_host", "stratified_split"]
+__all__ = [
+    "ArrayDataset",
+    "ClassificationDataModule",
+    "probe_host",
+    "seeded_permutation",
+    "stratified_split",
+]
 
 
 class ArrayDataset(Dataset):
@@ -57,44 +64,72 @@ class ArrayDataset(Dataset):
 def stratified_split(
     labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split indices into a kept part and a held-out part, class by class, reproducibly.
+    """Split indices into a kept and a held-out part, stratified by class, both shuffled.
 
-    Each class contributes ``round(fraction * n_c)`` samples to the held-out part (never all of
-    them when it has two or more), drawn with ``numpy.random.default_rng(seed)``, so the split
-    depends only on the labels, the fraction and the seed.
+    ``sklearn.model_selection.train_test_split(stratify=labels)`` draws the held-out part: its
+    size is ``ceil(fraction * N)``, shared among the classes in proportion to their sizes. Both
+    parts come back in a seeded random order, so a prefix (the first batches, as
+    ``limit_val_batches`` evaluates them) holds every class, not one class after the other.
+    The result depends only on the labels, the fraction and the seed.
 
     Args:
         labels: Integer labels, shape ``(N,)``.
-        fraction: Held-out fraction in ``[0, 1)``.
-        seed: Seed of the permutation.
+        fraction: Held-out fraction in ``[0, 1)``; 0 holds out nothing.
+        seed: Seed of the split and of the order.
 
     Returns:
-        ``(kept, held_out)``: sorted index arrays partitioning ``range(N)``.
+        ``(kept, held_out)``: index arrays, in shuffled order, partitioning ``range(N)``.
 
     Raises:
-        ValueError: If ``fraction`` is outside ``[0, 1)`` or a positive fraction holds out
-            nothing.
+        ValueError: If ``fraction`` is outside ``[0, 1)``, or the labels cannot be split
+            stratified at this fraction (a class with a single sample, or fewer held-out
+            samples than classes).
+
+    Examples:
+        >>> kept, held = stratified_split(np.repeat([0, 1], 5), 0.4, seed=0)
+        >>> sorted(np.repeat([0, 1], 5)[held].tolist())
+        [0, 0, 1, 1]
+        >>> sorted(np.concatenate([kept, held]).tolist()) == list(range(10))
+        True
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"split fraction must be in [0, 1), got {fraction!r}")
     labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    held: list[np.ndarray] = []
-    # Sorted classes so the order of rng draws does not depend on set iteration order.
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        count = round(fraction * members.size)
-        if members.size >= 2:
-            count = min(count, members.size - 1)
-        held.append(rng.permutation(members)[:count])
-    held_out = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
-    if fraction > 0 and held_out.size == 0:
-        raise ValueError(
-            f"split fraction {fraction} of {labels.size} samples holds out nothing; "
-            "use a larger fraction or 0"
+    if fraction == 0.0:  # train_test_split refuses an empty part
+        return seeded_permutation(labels.size, seed), np.empty(0, dtype=np.int64)
+    from sklearn.model_selection import train_test_split
+
+    try:
+        kept, held_out = train_test_split(
+            np.arange(labels.size), test_size=fraction, random_state=seed, stratify=labels
         )
-    kept = np.setdiff1d(np.arange(labels.size), held_out)
-    return kept, held_out
+    except ValueError as err:
+        counts = np.unique(labels, return_counts=True)[1]
+        raise ValueError(
+            f"cannot hold out fraction={fraction!r} of {labels.size} samples stratified by "
+            f"class (smallest class: {counts.min() if counts.size else 0} samples; every "
+            f"class needs 2 and the held-out part one per class): {err}"
+        ) from err
+    return kept.astype(np.int64), held_out.astype(np.int64)
+
+
+def seeded_permutation(size: int, seed: int) -> np.ndarray:
+    """Indices ``0..size-1`` in a random order fixed by ``seed``.
+
+    Used to shuffle the official test splits (often stored class by class) once.
+
+    Args:
+        size: Number of indices.
+        seed: Seed of ``numpy.random.default_rng``.
+
+    Returns:
+        ``int64`` array of shape ``(size,)``.
+
+    Examples:
+        >>> sorted(seeded_permutation(4, seed=0).tolist())
+        [0, 1, 2, 3]
+    """
+    return np.random.default_rng(seed).permutation(size).astype(np.int64)
 
 
 def probe_host(host: str, port: int = 443, timeout: float = 5.0) -> bool:
@@ -133,13 +168,15 @@ class ClassificationDataModule(pl.LightningDataModule):
     and provide ``num_classes``, ``in_channels`` and ``input_shape``. ``val_fraction > 0``
     holds out a stratified part of the training data for validation; ``val_fraction == 0``
     validates on the test split (the usual practice for the UCR archive, whose training sets
-    are tiny).
+    are tiny). Every split is stored in an order shuffled once with ``seed`` (see
+    :func:`stratified_split`), so ``limit_val_batches`` / ``limit_test_batches`` evaluate a
+    sample of every class.
 
     Args:
         batch_size: Samples per batch.
         num_workers: DataLoader worker processes (0 loads in the main process).
         val_fraction: Fraction of the training data held out for validation, in ``[0, 1)``.
-        seed: Seed of the validation split.
+        seed: Seed of the splits and of their order.
         pin_memory: Pin host memory for faster transfer to a GPU.
 
     Attributes:

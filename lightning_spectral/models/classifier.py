@@ -125,9 +125,10 @@ class SpectralClassifier(pl.LightningModule):
         ignore = ["network"] if isinstance(network, nn.Module) and not from_cli else None
         self.save_hyperparameters(ignore=ignore)
 
-        self.train_acc = MulticlassAccuracy(num_classes)
-        self.val_acc = MulticlassAccuracy(num_classes)
-        self.test_acc = MulticlassAccuracy(num_classes)
+        # micro: the share of correct predictions (torchmetrics' default averages per class)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the network.
