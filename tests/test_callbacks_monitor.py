@@ -93,19 +93,20 @@ def _rgb(encoded: bytes) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "bad"),
+    ("kwargs", "bad", "error"),
     [
-        ({"logging_interval": "batch"}, "batch"),
-        ({"logging_interval": None}, None),
-        ({"log_spectra_every_n_epochs": 0}, 0),
-        ({"log_spectra_every_n_epochs": -1}, -1),
-        ({"log_spectra_every_n_epochs": 1.5}, 1.5),
-        ({"log_spectra_every_n_epochs": True}, True),
+        ({"logging_interval": "batch"}, "batch", ValueError),
+        ({"logging_interval": None}, None, TypeError),
+        ({"log_spectra_every_n_epochs": 0}, 0, ValueError),
+        ({"log_spectra_every_n_epochs": -1}, -1, ValueError),
+        ({"log_spectra_every_n_epochs": 1.5}, 1.5, TypeError),
+        ({"log_spectra_every_n_epochs": True}, True, TypeError),
     ],
 )
-def test_monitor_rejects(kwargs, bad):
+def test_monitor_rejects(kwargs, bad, error):
+    # A wrong type is a TypeError, a wrong value a ValueError (docs/design.md).
     name = next(iter(kwargs))
-    with pytest.raises(ValueError, match=rf"`{name}`.*{re.escape(repr(bad))}"):
+    with pytest.raises(error, match=rf"`{name}`.*{re.escape(repr(bad))}"):
         EnergyCompressionMonitor(**kwargs)
 
 

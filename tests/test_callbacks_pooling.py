@@ -12,7 +12,13 @@ from lightning_spectral import (
 
 @pytest.mark.parametrize(
     ("kinds", "error"),
-    [("max", TypeError), ([], ValueError), (["min"], ValueError), (["max", "max"], ValueError)],
+    [
+        ({"max"}, TypeError),
+        ([3], TypeError),
+        ([], ValueError),
+        (["min"], ValueError),
+        (["max", "max"], ValueError),
+    ],
 )
 def test_pooling_kinds_rejected(kinds, error):
     with raises_naming(error, kinds):

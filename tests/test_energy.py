@@ -145,9 +145,15 @@ def test_full_energy_keeps_the_full_band_for_noise() -> None:
     assert band_for_energy(power, (12, 9), 1.0).is_full
 
 
-@pytest.mark.parametrize("energy", [0, 0.0, -0.5, 1.01, float("nan"), "0.9", None, True])
+@pytest.mark.parametrize("energy", [0, 0.0, -0.5, 1.01, float("nan"), float("inf")])
 def test_band_for_energy_bad_energy(energy) -> None:
-    with pytest.raises(ValueError, match=r"`energy` must be a fraction in \(0, 1\], got "):
+    with pytest.raises(ValueError, match=r"`energy` must be (finite and )?in \(0, 1\], got "):
+        band_for_energy(torch.ones(8, 5), (8, 8), energy)
+
+
+@pytest.mark.parametrize("energy", ["0.9", None, True])
+def test_band_for_energy_energy_of_wrong_type(energy) -> None:
+    with pytest.raises(TypeError, match=r"`energy` must be a number in \(0, 1\], got "):
         band_for_energy(torch.ones(8, 5), (8, 8), energy)
 
 

@@ -1,4 +1,7 @@
-"""What the spectral callbacks share: argument validation, strategy and callback-order checks.
+"""What the spectral callbacks share: schedules, strategy and callback-order checks.
+
+Argument checks are not here: a callback validates each argument with the very function the
+transform or module it wraps uses (``docs/design.md``, "One rule, one place").
 
 Nothing here does spectral math; it decides *whether* a rewrite may run in the current
 ``Trainer`` and fails loudly when it may not.
@@ -6,9 +9,6 @@ Nothing here does spectral math; it decides *whether* a rewrite may run in the c
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Sequence
 from typing import Any
 
 from lightning_spectral._lightning_compat import (
@@ -25,8 +25,6 @@ from lightning_spectral._lightning_compat import (
 
 __all__ = [
     "CAPTURING_CALLBACKS",
-    "check_fraction",
-    "check_patterns",
     "check_strategy",
     "epoch_schedule",
     "scheduled",
@@ -37,60 +35,6 @@ __all__ = [
 # runs after them leaves them holding stale modules or a differently shaped parameter list.
 CAPTURING_CALLBACKS = (StochasticWeightAveraging, WeightAveraging, ModelPruning)
 _SHARDED_STRATEGIES = (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)
-
-
-def check_patterns(value: Any, name: str) -> list[str] | None:
-    """Validate an ``include``/``exclude`` argument: ``None``, a pattern or a list of patterns.
-
-    A pattern is a fully qualified module name, a glob, or ``"re:<regex>"``.
-
-    Returns:
-        ``None`` or the patterns as a list of strings.
-
-    Raises:
-        TypeError: if it is not a string or a list of strings.
-        ValueError: if a pattern is empty or a ``re:`` pattern does not compile.
-    """
-    if value is None:
-        return None
-    patterns = [value] if isinstance(value, str) else value
-    if not isinstance(patterns, Sequence) or isinstance(patterns, (bytes, bytearray)):
-        raise TypeError(f"`{name}` must be None, a string or a list of strings, got {value!r}")
-    checked = []
-    for pattern in patterns:
-        if not isinstance(pattern, str):
-            raise TypeError(f"`{name}` must contain only strings, got {pattern!r} in {value!r}")
-        if not pattern or pattern == "re:":
-            raise ValueError(f"`{name}` contains an empty pattern: {value!r}")
-        if pattern.startswith("re:"):
-            try:
-                re.compile(pattern[3:])
-            except re.error as err:
-                raise ValueError(
-                    f"`{name}` pattern {pattern!r} is not a valid regex: {err}"
-                ) from err
-        checked.append(pattern)
-    return checked
-
-
-def check_fraction(
-    value: Any, name: str, low: float, high: float, *, low_open: bool, high_open: bool
-) -> float:
-    """Validate a real number in an interval and return it as a Python float.
-
-    Raises:
-        TypeError: if it is not a real number (bools are rejected).
-        ValueError: if it is NaN or outside the interval.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number, got {value!r}")
-    number = float(value)
-    too_low = number <= low if low_open else number < low
-    too_high = number >= high if high_open else number > high
-    if math.isnan(number) or too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"`{name}` must be in {interval}, got {value!r}")
-    return number
 
 
 def epoch_schedule(value: Any, name: str, check_value: Any) -> dict[int, Any] | None:

@@ -8,12 +8,7 @@ from typing_extensions import override
 
 from lightning_spectral import transforms
 from lightning_spectral._lightning_compat import pl, rank_zero_warn
-from lightning_spectral.callbacks._common import (
-    check_fraction,
-    check_patterns,
-    epoch_schedule,
-    scheduled,
-)
+from lightning_spectral.callbacks._common import epoch_schedule, scheduled
 from lightning_spectral.callbacks._statistics import (
     STATISTICS_KEY,
     is_last_train_batch,
@@ -23,10 +18,9 @@ from lightning_spectral.callbacks._statistics import (
 )
 from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 from lightning_spectral.functional import check_compression
+from lightning_spectral.nn import band_limit_config
 
 __all__ = ["BandLimitCallback"]
-
-_MODES = ("fixed", "energy")
 
 
 class BandLimitCallback(SpectralRewriteCallback):
@@ -96,27 +90,14 @@ class BandLimitCallback(SpectralRewriteCallback):
         schedule: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
-        self.compression = check_compression(compression, "compression")
-        self.eval_compression = (
-            None
-            if eval_compression is None
-            else check_compression(eval_compression, "eval_compression")
-        )
-        if mode not in _MODES:
-            raise ValueError(f"`mode` must be one of {_MODES}, got {mode!r}")
+        # The same checks (and messages) as band_limit_ and BandLimitedConv2d.
+        config = band_limit_config(compression, eval_compression, mode, energy)
+        self.compression: float = config["compression"]
+        self.eval_compression: float | None = config["eval_compression"]
         self.mode = mode
-        if mode == "energy":
-            if energy is None:
-                raise ValueError("mode='energy' needs `energy`, a fraction in (0, 1], got None")
-            self.energy: float | None = check_fraction(
-                energy, "energy", 0.0, 1.0, low_open=True, high_open=False
-            )
-        elif energy is not None:
-            raise ValueError(f"`energy` is only used with mode='energy', got energy={energy!r}")
-        else:
-            self.energy = None
-        self.include = check_patterns(include, "include")
-        self.exclude = check_patterns(exclude, "exclude")
+        self.energy: float | None = config["energy"]
+        self.include = transforms.check_patterns(include, "include")
+        self.exclude = transforms.check_patterns(exclude, "exclude")
         self.schedule = epoch_schedule(schedule, "schedule", check_compression)
         if self.schedule is not None and mode == "energy":
             raise ValueError(

@@ -23,7 +23,7 @@ from lightning_spectral.callbacks._statistics import (
     is_last_train_batch,
     reduced_statistics,
 )
-from lightning_spectral.functional import Band, band_energy_fraction
+from lightning_spectral.functional import Band, band_energy_fraction, check_choice, check_int
 
 __all__ = ["EnergyCompressionMonitor"]
 
@@ -104,17 +104,10 @@ class EnergyCompressionMonitor(Callback):
         log_spectra_every_n_epochs: int | None = None,
     ) -> None:
         super().__init__()
-        if logging_interval not in _INTERVALS:
-            raise ValueError(
-                f"`logging_interval` must be one of {_INTERVALS}, got {logging_interval!r}"
-            )
+        check_choice(logging_interval, "logging_interval", _INTERVALS)
         every = log_spectra_every_n_epochs
-        if every is not None and (
-            isinstance(every, bool) or not isinstance(every, int) or every < 1
-        ):
-            raise ValueError(
-                f"`log_spectra_every_n_epochs` must be a positive integer or None, got {every!r}"
-            )
+        if every is not None:
+            check_int(every, "log_spectra_every_n_epochs", minimum=1)
         self.logging_interval = logging_interval
         self.log_spectra_every_n_epochs = every
         self._batch_size = 1

@@ -13,7 +13,7 @@ from lightning_spectral._lightning_compat import (
     pruning_parameter_names,
     pruning_targets,
 )
-from lightning_spectral.callbacks._common import check_patterns, spawned
+from lightning_spectral.callbacks._common import spawned
 from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 from lightning_spectral.nn import is_spectrally_parametrized
 
@@ -61,8 +61,8 @@ class SpectralParametrizationCallback(SpectralRewriteCallback):
         self, include: str | list[str] | None = None, exclude: str | list[str] | None = None
     ) -> None:
         super().__init__()
-        self.include = check_patterns(include, "include")
-        self.exclude = check_patterns(exclude, "exclude")
+        self.include = transforms.check_patterns(include, "include")
+        self.exclude = transforms.check_patterns(exclude, "exclude")
 
     @override
     def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:

@@ -6,7 +6,6 @@ from typing_extensions import override
 
 from lightning_spectral import transforms
 from lightning_spectral._lightning_compat import pl
-from lightning_spectral.callbacks._common import check_patterns
 from lightning_spectral.callbacks.rewrite import SpectralRewriteCallback
 
 __all__ = ["SpectralPoolingCallback"]
@@ -26,8 +25,9 @@ class SpectralPoolingCallback(SpectralRewriteCallback):
     :class:`~lightning_spectral.callbacks.ResolutionDropoutScheduler` for frequency dropout.
 
     Args:
-        kinds: which pooling layers to replace, a subset of ``["max", "avg", "adaptive_max",
-            "adaptive_avg"]``.
+        kinds: which pooling layers to replace: one of ``"max"``, ``"avg"``,
+            ``"adaptive_max"``, ``"adaptive_avg"``, or a list of distinct ones (checked by
+            :func:`~lightning_spectral.transforms.check_pool_kinds`, as in ``replace_pooling_``).
         include: layers to replace (fully qualified module names, globs, or ``"re:<regex>"``);
             ``None`` for every supported pooling layer of the chosen kinds.
         exclude: layers to leave alone, same syntax.
@@ -44,22 +44,15 @@ class SpectralPoolingCallback(SpectralRewriteCallback):
 
     def __init__(
         self,
-        kinds: list[str] | tuple[str, ...] = _DEFAULT_KINDS,
+        kinds: str | list[str] | tuple[str, ...] = _DEFAULT_KINDS,
         include: str | list[str] | None = None,
         exclude: str | list[str] | None = None,
     ) -> None:
         super().__init__()
-        allowed = list(transforms.POOL_KINDS)
-        if isinstance(kinds, str) or not isinstance(kinds, (list, tuple)):
-            raise TypeError(f"`kinds` must be a list drawn from {allowed}, got {kinds!r}")
-        unknown = [kind for kind in kinds if kind not in allowed]
-        if unknown or not kinds or len(set(kinds)) != len(kinds):
-            raise ValueError(
-                f"`kinds` must be a non-empty list of distinct kinds from {allowed}, got {kinds!r}"
-            )
-        self.kinds = tuple(kinds)
-        self.include = check_patterns(include, "include")
-        self.exclude = check_patterns(exclude, "exclude")
+        # The same checks (and messages) as replace_pooling_.
+        self.kinds = transforms.check_pool_kinds(kinds)
+        self.include = transforms.check_patterns(include, "include")
+        self.exclude = transforms.check_patterns(exclude, "exclude")
 
     @override
     def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:

@@ -8,13 +8,14 @@ from typing_extensions import override
 
 from lightning_spectral import transforms
 from lightning_spectral._lightning_compat import Callback, pl, rank_zero_warn
-from lightning_spectral.callbacks._common import check_fraction, epoch_schedule, scheduled
+from lightning_spectral.callbacks._common import epoch_schedule, scheduled
+from lightning_spectral.functional import check_number
 
 __all__ = ["ResolutionDropoutScheduler"]
 
 
 def _check_coefficient(value: Any, name: str) -> float:
-    return check_fraction(value, name, 0.0, 1.0, low_open=False, high_open=False)
+    return check_number(value, name, 0.0, 1.0)
 
 
 def _check_pair(value: Any, name: str) -> tuple[float, float]:

@@ -19,6 +19,7 @@ from lightning_spectral.functional.conv import (
 from lightning_spectral.functional.energy import (
     band_energy_fraction,
     band_for_energy,
+    check_energy,
     parseval_weights,
     power_map,
     retained_energy,
@@ -29,6 +30,14 @@ from lightning_spectral.functional.spectral import (
     band_rfft,
     filter_spectrum,
     spectral_contract,
+)
+from lightning_spectral.functional.validation import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_number,
+    check_subset,
 )
 
 __all__ = [
@@ -41,7 +50,14 @@ __all__ = [
     "band_rfft",
     "bandlimited_conv1d",
     "bandlimited_conv2d",
+    "check_bool",
+    "check_callable",
+    "check_choice",
     "check_compression",
+    "check_energy",
+    "check_int",
+    "check_number",
+    "check_subset",
     "conv_padding",
     "filter_spectrum",
     "parseval_weights",

@@ -31,6 +31,8 @@ from functools import lru_cache
 
 import torch
 
+from lightning_spectral.functional.validation import check_number
+
 __all__ = [
     "Band",
     "band_chain",
@@ -43,19 +45,19 @@ __all__ = [
 def check_compression(compression: float, name: str = "compression") -> float:
     """Validate a compression value and return it as a Python float.
 
+    A one-element tensor is accepted (read back to the host once).
+
     Raises:
         TypeError: if it is not a real number.
-        ValueError: if it is NaN or outside ``[0, 1)``.
+        ValueError: if it is NaN, infinite or outside ``[0, 1)``.
+
+    Examples:
+        >>> check_compression(0.5)
+        0.5
     """
-    if isinstance(compression, bool) or not isinstance(compression, (int, float)):
-        if isinstance(compression, torch.Tensor) and compression.numel() == 1:
-            compression = float(compression)
-        else:
-            raise TypeError(f"`{name}` must be a float in [0, 1), got {compression!r}")
-    value = float(compression)
-    if math.isnan(value) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1), got {compression!r}")
-    return value
+    if isinstance(compression, torch.Tensor) and compression.numel() == 1:
+        compression = compression.item()
+    return check_number(compression, name, 0.0, 1.0, high_open=True)
 
 
 def spectrum_shape(signal_shape: tuple[int, ...]) -> tuple[int, ...]:

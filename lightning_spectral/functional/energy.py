@@ -14,14 +14,30 @@ from __future__ import annotations
 import torch
 
 from lightning_spectral.functional.band import Band, band_chain, spectrum_shape
+from lightning_spectral.functional.validation import check_number
 
 __all__ = [
     "band_energy_fraction",
     "band_for_energy",
+    "check_energy",
     "parseval_weights",
     "power_map",
     "retained_energy",
 ]
+
+
+def check_energy(energy: float, name: str = "energy") -> float:
+    """Validate a retained-energy target, a fraction in ``(0, 1]``, and return it as a float.
+
+    Raises:
+        TypeError: if it is not a real number.
+        ValueError: if it is NaN or outside ``(0, 1]``.
+
+    Examples:
+        >>> check_energy(0.9)
+        0.9
+    """
+    return check_number(energy, name, 0.0, 1.0, low_open=True)
 
 
 def parseval_weights(
@@ -112,8 +128,7 @@ def band_for_energy(power: torch.Tensor, signal_shape: tuple[int, ...], energy: 
     Returns:
         The chosen :class:`Band` (its ``compression`` is the achieved compression).
     """
-    if isinstance(energy, bool) or not isinstance(energy, (int, float)) or not 0 < energy <= 1:
-        raise ValueError(f"`energy` must be a fraction in (0, 1], got {energy!r}")
+    energy = check_energy(energy)
     chain = band_chain(tuple(signal_shape))
     if tuple(power.shape) != chain[0].spectrum_shape:
         raise ValueError(

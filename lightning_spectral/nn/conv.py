@@ -47,7 +47,9 @@ from lightning_spectral.functional import (
     band_energy_fraction,
     band_for,
     band_for_energy,
+    check_choice,
     check_compression,
+    check_energy,
     conv_padding,
     power_map,
 )
@@ -64,18 +66,14 @@ _FILTER_CHUNK_ELEMENTS = 1 << 24
 
 
 def _check_energy(mode: str, energy: float | None) -> float | None:
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
+    check_choice(mode, "mode", MODES)
     if mode == "fixed":
         if energy is not None:
             raise ValueError(f"`energy` is only used with mode='energy', got energy={energy!r}")
         return None
-    if isinstance(energy, bool) or not isinstance(energy, (int, float)):
-        raise ValueError(f"mode='energy' needs `energy` as a fraction in (0, 1], got {energy!r}")
-    value = float(energy)
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"`energy` must be a fraction in (0, 1], got {energy!r}")
-    return value
+    if energy is None:
+        raise ValueError("mode='energy' needs `energy`, a fraction in (0, 1], got None")
+    return check_energy(energy)
 
 
 def band_limit_config(

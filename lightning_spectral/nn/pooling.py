@@ -55,6 +55,7 @@ from torch import nn
 from lightning_spectral import kernels
 from lightning_spectral.functional._checks import fft_precision, to_tuple
 from lightning_spectral.functional.pooling import spectral_pool_matrix
+from lightning_spectral.functional.validation import check_bool, check_int, check_number
 from lightning_spectral.nn._state import OptionalExtraState
 
 __all__ = [
@@ -146,8 +147,7 @@ class PoolWindow:
         ndim = len(self.kernel_size)
         if ndim not in (1, 2):
             raise ValueError(f"`kernel_size` must have 1 or 2 entries, got {self.kernel_size!r}")
-        if not isinstance(self.ceil_mode, bool):
-            raise TypeError(f"`ceil_mode` must be a bool, got {self.ceil_mode!r}")
+        check_bool(self.ceil_mode, "ceil_mode")
         object.__setattr__(self, "kernel_size", to_tuple(self.kernel_size, ndim, "kernel_size", 1))
         object.__setattr__(self, "stride", to_tuple(self.stride, ndim, "stride", 1))
         object.__setattr__(self, "padding", to_tuple(self.padding, ndim, "padding", 0))
@@ -241,9 +241,7 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
                 raise ValueError(f"`window` must be a {ndim}D PoolWindow, got {window!r}")
             self.window = geometry
         self.dropout_min = dropout_min
-        if isinstance(dropout_seed, bool) or not isinstance(dropout_seed, int):
-            raise TypeError(f"`dropout_seed` must be an int, got {dropout_seed!r}")
-        self.dropout_seed = dropout_seed
+        self.dropout_seed = check_int(dropout_seed, "dropout_seed")
         self._dropout_draws = 0
 
     # ---------------------------------------------------------------------------------------
@@ -258,11 +256,7 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
     @dropout_min.setter
     def dropout_min(self, value: float | None) -> None:
         if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"`dropout_min` must be None or a float in [0, 1], got {value!r}")
-            value = float(value)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"`dropout_min` must be None or a float in [0, 1], got {value!r}")
+            value = check_number(value, "dropout_min", 0.0, 1.0)
         self._dropout_min = value
 
     def config(self) -> dict[str, Any]:
@@ -363,11 +357,7 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
 
     @dropout_draws.setter
     def dropout_draws(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"`dropout_draws` must be an int >= 0, got {value!r}")
-        if value < 0:
-            raise ValueError(f"`dropout_draws` must be an int >= 0, got {value!r}")
-        self._dropout_draws = value
+        self._dropout_draws = check_int(value, "dropout_draws", minimum=0)
 
     def get_extra_state(self) -> dict[str, Any]:
         """The frequency-dropout draw counter (plain data)."""

@@ -18,8 +18,13 @@ One concern per module:
 Every transform takes ``include``/``exclude``: fully-qualified module names (as in
 ``model.named_modules()``), each pattern a glob (:func:`fnmatch.fnmatchcase`, e.g.
 ``"layer*.conv1"``) or a regular expression prefixed with ``"re:"`` that must match the whole
-name (:func:`re.fullmatch`). A module is considered when it matches some ``include`` pattern
-(all modules when ``include`` is ``None``) and no ``exclude`` pattern.
+name (:func:`re.fullmatch`), checked by :func:`check_patterns`. A module is considered when it
+matches some ``include`` pattern (all modules when ``include`` is ``None``) and no ``exclude``
+pattern. :func:`band_limit_`, :func:`set_compression_`, :func:`replace_pooling_` and
+:func:`parametrize_spectral_` also take a predicate ``filter_fn(module, name) -> bool`` (as
+torchao's ``quantize_`` does) to select by kernel size, groups or channels; a predicate that
+accepts no layer warns like a pattern that matches none. Patterns stay the way callbacks and
+YAML configurations select layers.
 
 Each transform returns a :class:`TransformReport` (what changed, what was already in the
 requested state, what was skipped and why, which patterns matched nothing) and emits **one**
@@ -28,6 +33,7 @@ nothing. Transforms are idempotent: applying one twice is the same as once. Forw
 backward hooks and parametrizations of a replaced module move to its replacement.
 """
 
+from lightning_spectral.transforms._select import FilterFn, check_patterns
 from lightning_spectral.transforms.band_limit import band_limit_, set_compression_, spectral_modules
 from lightning_spectral.transforms.parametrization import (
     bake_,
@@ -43,19 +49,27 @@ from lightning_spectral.transforms.plans import (
     register_rewrite,
     registered_rewrites,
 )
-from lightning_spectral.transforms.pooling import POOL_KINDS, replace_pooling_, spectral_pools
+from lightning_spectral.transforms.pooling import (
+    POOL_KINDS,
+    check_pool_kinds,
+    replace_pooling_,
+    spectral_pools,
+)
 from lightning_spectral.transforms.report import SpectralTransformWarning, TransformReport
 
 __all__ = [
     "PLAN_FORMAT",
     "PLAN_VERSION",
     "POOL_KINDS",
+    "FilterFn",
     "Rewrite",
     "SpectralTransformWarning",
     "TransformReport",
     "apply_plan_",
     "bake_",
     "band_limit_",
+    "check_patterns",
+    "check_pool_kinds",
     "parametrize_spectral_",
     "plan_of",
     "register_rewrite",

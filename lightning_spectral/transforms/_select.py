@@ -15,13 +15,29 @@ import fnmatch
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 from torch.nn.utils import parametrize
 
-__all__ = ["Patterns", "Selection", "base_class", "label", "modules", "replace_module", "select"]
+from lightning_spectral.functional.validation import check_callable
+
+__all__ = [
+    "FilterFn",
+    "Patterns",
+    "Selection",
+    "base_class",
+    "check_patterns",
+    "label",
+    "modules",
+    "replace_module",
+    "select",
+]
 
 Patterns = str | Sequence[str] | None
+#: A predicate ``filter_fn(module, name) -> bool`` selecting modules (as in torchao's
+#: ``quantize_``); ``name`` is the module's fully qualified name in the model.
+FilterFn = Callable[[nn.Module, str], bool]
 
 # Hook dictionaries moved to a replacement module (shared, so existing handles stay valid).
 _HOOK_DICTS = (
@@ -37,23 +53,84 @@ _HOOK_DICTS = (
 _HINT_NAMES = 5
 
 
-def _matchers(patterns: Patterns, argument: str) -> list[tuple[str, Callable[[str], bool]]] | None:
-    if patterns is None:
+def check_patterns(value: Any, name: str) -> list[str] | None:
+    """Validate an ``include``/``exclude`` argument: ``None``, a pattern or a list of patterns.
+
+    A pattern is a fully qualified module name, a glob, or ``"re:<regex>"`` (see the module
+    docstring). Every transform and every callback checks its patterns with this function.
+
+    Args:
+        value: the argument's value.
+        name: the argument's name (``"include"``/``"exclude"``), for the message.
+
+    Returns:
+        ``None`` or the patterns as a list of strings.
+
+    Raises:
+        TypeError: if it is not a string or a list/tuple of strings.
+        ValueError: if a pattern is empty or a ``re:`` pattern does not compile.
+
+    Examples:
+        >>> check_patterns("layer*.conv1", "include")
+        ['layer*.conv1']
+        >>> check_patterns([""], "include")
+        Traceback (most recent call last):
+            ...
+        ValueError: `include` contains an empty pattern: ['']
+    """
+    if value is None:
         return None
-    items = [patterns] if isinstance(patterns, str) else list(patterns)
-    matchers: list[tuple[str, Callable[[str], bool]]] = []
-    for pattern in items:
+    patterns = [value] if isinstance(value, str) else value
+    if not isinstance(patterns, (list, tuple)):
+        raise TypeError(f"`{name}` must be None, a string or a list of strings, got {value!r}")
+    checked = []
+    for pattern in patterns:
         if not isinstance(pattern, str):
-            raise TypeError(f"`{argument}` patterns must be strings, got {pattern!r}")
+            raise TypeError(f"`{name}` patterns must be strings, got {pattern!r} in {value!r}")
+        if not pattern or pattern == "re:":
+            raise ValueError(f"`{name}` contains an empty pattern: {value!r}")
         if pattern.startswith("re:"):
             try:
-                regex = re.compile(pattern[3:])
-            except re.error as error:
-                raise ValueError(f"invalid regex in `{argument}`: {pattern!r} ({error})") from None
+                re.compile(pattern[3:])
+            except re.error as err:
+                raise ValueError(
+                    f"`{name}` pattern {pattern!r} is an invalid regex: {err}"
+                ) from None
+        checked.append(pattern)
+    return checked
+
+
+def _matchers(patterns: Patterns, argument: str) -> list[tuple[str, Callable[[str], bool]]] | None:
+    checked = check_patterns(patterns, argument)
+    if checked is None:
+        return None
+    matchers: list[tuple[str, Callable[[str], bool]]] = []
+    for pattern in checked:
+        if pattern.startswith("re:"):
+            regex = re.compile(pattern[3:])
             matchers.append((pattern, lambda name, regex=regex: regex.fullmatch(name) is not None))
         else:
             matchers.append((pattern, lambda name, glob=pattern: fnmatch.fnmatchcase(name, glob)))
     return matchers
+
+
+def _filter_label(filter_fn: Callable[..., Any]) -> str:
+    return getattr(filter_fn, "__qualname__", None) or repr(filter_fn)
+
+
+def _passes(filter_fn: FilterFn | None, module: nn.Module, names: list[str]) -> bool:
+    if filter_fn is None:
+        return True
+    for name in names:
+        verdict = filter_fn(module, name)
+        if not isinstance(verdict, bool):
+            raise TypeError(
+                f"`filter_fn` must return a bool, got {verdict!r} from "
+                f"{_filter_label(filter_fn)}(module, {name!r})"
+            )
+        if verdict:
+            return True
+    return False
 
 
 def modules(model: nn.Module) -> list[tuple[str, list[str], nn.Module]]:
@@ -83,22 +160,32 @@ class Selection:
 
 
 def select(
-    model: nn.Module, include: Patterns, exclude: Patterns, kinds: tuple[type, ...]
+    model: nn.Module,
+    include: Patterns,
+    exclude: Patterns,
+    kinds: tuple[type, ...],
+    filter_fn: FilterFn | None = None,
 ) -> Selection:
-    """Apply ``include``/``exclude`` to the modules of ``model`` that are instances of ``kinds``.
+    """Apply ``include``/``exclude`` and ``filter_fn`` to the modules of ``model`` of ``kinds``.
+
+    A module is selected when the patterns select it and ``filter_fn(module, name)`` (if given)
+    is ``True`` for one of its names. Like a pattern, a ``filter_fn`` that is true for no module
+    of the kinds is reported in ``unmatched``.
 
     Args:
         model: any module.
         include: patterns to consider (``None``: all).
         exclude: patterns to leave alone.
         kinds: module classes the transform acts on.
+        filter_fn: optional predicate ``(module, name) -> bool``.
 
     Returns:
         The :class:`Selection`.
 
     Raises:
-        TypeError: if a pattern is not a string.
-        ValueError: if a ``re:`` pattern does not compile.
+        TypeError: if a pattern is not a string, ``filter_fn`` is not callable or returns a
+            non-bool.
+        ValueError: if a pattern is empty or a ``re:`` pattern does not compile.
 
     Examples:
         >>> from torch import nn
@@ -106,22 +193,31 @@ def select(
         >>> chosen = select(model, include="*", exclude=["2", "nett.*"], kinds=(nn.Conv2d,))
         >>> [name for name, _, _ in chosen.candidates], chosen.unmatched
         (['0'], ["exclude='nett.*'"])
+        >>> wide = select(model, None, None, (nn.Conv2d,), lambda m, name: m.kernel_size == (3, 3))
+        >>> wide.candidates, wide.unmatched
+        ([], ['filter_fn=<lambda>'])
     """
     keep = _matchers(include, "include")
     drop = _matchers(exclude, "exclude") or []
+    check_callable(filter_fn, "filter_fn")
     hits: set[str] = set()
     of_kind = [entry for entry in modules(model) if isinstance(entry[2], kinds)]
     candidates = []
+    filtered = False
     for entry in of_kind:
         names = entry[1]
         kept = [p for p, match in keep or () if any(match(n) for n in names)]
         dropped = [p for p, match in drop if any(match(n) for n in names)]
         hits.update(f"include={p!r}" for p in kept)
         hits.update(f"exclude={p!r}" for p in dropped)
-        if (keep is None or kept) and not dropped:
+        passed = _passes(filter_fn, entry[2], names)
+        filtered = filtered or passed
+        if (keep is None or kept) and not dropped and passed:
             candidates.append(entry)
     patterns = [f"include={p!r}" for p, _ in keep or ()] + [f"exclude={p!r}" for p, _ in drop]
     unmatched = [p for p in dict.fromkeys(patterns) if p not in hits]
+    if filter_fn is not None and not filtered:
+        unmatched.append(f"filter_fn={_filter_label(filter_fn)}")
     shown = [label(name) for name, _, _ in of_kind[:_HINT_NAMES]]
     kind_names = "/".join(sorted({k.__name__.lstrip("_") for k in kinds}))
     if shown:

@@ -10,10 +10,11 @@ from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.nn.utils import parametrize
 
-from lightning_spectral.functional import check_compression
+from lightning_spectral.functional import check_bool, check_compression
 from lightning_spectral.nn import BandLimitedConv1d, BandLimitedConv2d
 from lightning_spectral.nn.conv import _BandLimitedConvNd, band_limit_config
 from lightning_spectral.transforms._select import (
+    FilterFn,
     Patterns,
     base_class,
     label,
@@ -73,9 +74,10 @@ def _band_limit(
     exclude: Patterns,
     report: TransformReport,
     keep_existing: bool = False,
+    filter_fn: FilterFn | None = None,
 ) -> str:
     """The rewrite itself (shared by :func:`band_limit_` and the plan); returns the hint."""
-    selection = select(model, include, exclude, (_ConvNd,))
+    selection = select(model, include, exclude, (_ConvNd,), filter_fn)
     report.unmatched.extend(selection.unmatched)
     for name, names, module in selection.candidates:
         if isinstance(module, _BandLimitedConvNd):
@@ -118,6 +120,7 @@ def band_limit_(
     exclude: Patterns = None,
     *,
     keep_existing: bool = False,
+    filter_fn: FilterFn | None = None,
 ) -> TransformReport:
     """Replace ``nn.Conv1d``/``nn.Conv2d`` layers by band-limited ones, in place.
 
@@ -137,6 +140,9 @@ def band_limit_(
         include: name patterns to consider (default: all).
         exclude: name patterns to leave alone.
         keep_existing: leave already band-limited layers unchanged (reported as unchanged).
+        filter_fn: optional predicate ``filter_fn(module, name) -> bool``; only layers the
+            patterns select *and* the predicate accepts are considered (e.g. by kernel size or
+            groups). One that accepts no convolution warns, like a pattern that matches none.
 
     Returns:
         The :class:`TransformReport`.
@@ -149,12 +155,13 @@ def band_limit_(
         ['0']
         >>> type(model[0]).__name__, model(torch.randn(1, 3, 16, 16)).shape
         ('BandLimitedConv2d', torch.Size([1, 8, 14, 14]))
+        >>> band_limit_(model, filter_fn=lambda m, name: m.kernel_size == (3, 3)).changed
+        ['0', '2']
     """
-    if not isinstance(keep_existing, bool):
-        raise TypeError(f"`keep_existing` must be a bool, got {keep_existing!r}")
+    check_bool(keep_existing, "keep_existing")
     config = band_limit_config(compression, eval_compression, mode, energy)
     report = TransformReport("band_limit_")
-    hint = _band_limit(model, config, include, exclude, report, keep_existing)
+    hint = _band_limit(model, config, include, exclude, report, keep_existing, filter_fn)
     return warn_report(report, hint)
 
 
@@ -164,6 +171,8 @@ def set_compression_(
     eval_compression: float | None = None,
     include: Patterns = None,
     exclude: Patterns = None,
+    *,
+    filter_fn: FilterFn | None = None,
 ) -> list[str]:
     """Change the compressions of band-limited layers without rebuilding anything.
 
@@ -175,6 +184,8 @@ def set_compression_(
         eval_compression: new eval compression, or ``None`` to leave it.
         include: name patterns to consider.
         exclude: name patterns to leave alone.
+        filter_fn: optional predicate ``filter_fn(module, name) -> bool`` (see
+            :func:`band_limit_`).
 
     Returns:
         Names of the layers whose configuration changed.
@@ -192,7 +203,7 @@ def set_compression_(
         if eval_compression is None
         else check_compression(eval_compression, "eval_compression")
     )
-    selection = select(model, include, exclude, (_BandLimitedConvNd,))
+    selection = select(model, include, exclude, (_BandLimitedConvNd,), filter_fn)
     if selection.unmatched:
         warnings.warn(
             "set_compression_: pattern(s) matched no band-limited layer and selected nothing: "

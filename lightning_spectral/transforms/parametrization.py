@@ -14,7 +14,7 @@ from lightning_spectral.nn import (
     is_spectrally_parametrized,
     register_spectral_parametrization,
 )
-from lightning_spectral.transforms._select import Patterns, label, modules, select
+from lightning_spectral.transforms._select import FilterFn, Patterns, label, modules, select
 from lightning_spectral.transforms.plans import Rewrite, register_rewrite
 from lightning_spectral.transforms.report import TransformReport, warn_report
 
@@ -22,10 +22,14 @@ __all__ = ["bake_", "parametrize_spectral_", "spectrally_parametrized"]
 
 
 def _parametrize(
-    model: nn.Module, include: Patterns, exclude: Patterns, report: TransformReport
+    model: nn.Module,
+    include: Patterns,
+    exclude: Patterns,
+    report: TransformReport,
+    filter_fn: FilterFn | None = None,
 ) -> str:
     """The rewrite itself (shared by :func:`parametrize_spectral_` and the plan)."""
-    selection = select(model, include, exclude, (_ConvNd,))
+    selection = select(model, include, exclude, (_ConvNd,), filter_fn)
     report.unmatched.extend(selection.unmatched)
     for name, _, module in selection.candidates:
         if is_spectrally_parametrized(module):
@@ -52,7 +56,11 @@ def _parametrize(
 
 
 def parametrize_spectral_(
-    model: nn.Module, include: Patterns = None, exclude: Patterns = None
+    model: nn.Module,
+    include: Patterns = None,
+    exclude: Patterns = None,
+    *,
+    filter_fn: FilterFn | None = None,
 ) -> TransformReport:
     """Store every convolution's filters as their real spectrum (Rippel et al. Sec. 4), in place.
 
@@ -64,6 +72,9 @@ def parametrize_spectral_(
         model: any module.
         include: name patterns to consider.
         exclude: name patterns to leave alone.
+        filter_fn: optional predicate ``filter_fn(module, name) -> bool``; only convolutions
+            the patterns select *and* the predicate accepts are considered. One that accepts
+            no convolution warns, like a pattern that matches none.
 
     Returns:
         The :class:`TransformReport`.
@@ -80,7 +91,7 @@ def parametrize_spectral_(
         True
     """
     report = TransformReport("parametrize_spectral_")
-    hint = _parametrize(model, include, exclude, report)
+    hint = _parametrize(model, include, exclude, report, filter_fn)
     return warn_report(report, hint)
 
 

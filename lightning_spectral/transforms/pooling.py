@@ -15,13 +15,21 @@ from torch.nn.modules.pooling import (
     _MaxPoolNd,
 )
 
+from lightning_spectral.functional import check_int, check_subset
 from lightning_spectral.nn import SpectralPool1d, SpectralPool2d
 from lightning_spectral.nn.pooling import _SpectralPoolNd
-from lightning_spectral.transforms._select import Patterns, label, modules, replace_module, select
+from lightning_spectral.transforms._select import (
+    FilterFn,
+    Patterns,
+    label,
+    modules,
+    replace_module,
+    select,
+)
 from lightning_spectral.transforms.plans import Rewrite, register_rewrite
 from lightning_spectral.transforms.report import TransformReport, warn_report
 
-__all__ = ["POOL_KINDS", "replace_pooling_", "spectral_pools"]
+__all__ = ["POOL_KINDS", "check_pool_kinds", "replace_pooling_", "spectral_pools"]
 
 #: Pool kinds :func:`replace_pooling_` understands.
 POOL_KINDS = ("max", "avg", "adaptive_max", "adaptive_avg")
@@ -45,12 +53,21 @@ _POOL_NDIM = {
 }
 
 
-def _pool_kinds(kinds: str | Iterable[str]) -> tuple[str, ...]:
-    items = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    unknown = [k for k in items if k not in POOL_KINDS]
-    if unknown or not items:
-        raise ValueError(f"`kinds` must be a non-empty subset of {POOL_KINDS}, got {kinds!r}")
-    return items
+def check_pool_kinds(kinds: Any) -> tuple[str, ...]:
+    """Validate ``kinds``: one of :data:`POOL_KINDS` or a list of distinct ones.
+
+    :func:`replace_pooling_` and :class:`~lightning_spectral.callbacks.SpectralPoolingCallback`
+    both check ``kinds`` with this function.
+
+    Raises:
+        TypeError: if it is not a string or a list/tuple of strings.
+        ValueError: if it is empty, repeats a kind or names an unknown one.
+
+    Examples:
+        >>> check_pool_kinds(["max", "adaptive_avg"])
+        ('max', 'adaptive_avg')
+    """
+    return check_subset(kinds, "kinds", POOL_KINDS)
 
 
 def _dropout_seed(seed: int, name: str) -> int:
@@ -72,6 +89,7 @@ def _replace_pooling(
     options: Callable[[str], dict[str, Any]],
     dropout_min: float | None,
     config: dict[str, Any] | None = None,
+    filter_fn: FilterFn | None = None,
 ) -> str:
     """The rewrite itself (shared by :func:`replace_pooling_` and the plan); returns the hint.
 
@@ -81,7 +99,7 @@ def _replace_pooling(
     existing spectral pool only takes ``dropout_min`` (when given).
     """
     bases = (*(_POOL_BASES[k] for k in kinds), _SpectralPoolNd)
-    selection = select(model, include, exclude, bases)
+    selection = select(model, include, exclude, bases, filter_fn)
     report.unmatched.extend(selection.unmatched)
     for name, names, module in selection.candidates:
         if isinstance(module, _SpectralPoolNd):
@@ -132,6 +150,7 @@ def replace_pooling_(
     *,
     dropout_min: float | None = None,
     seed: int = 0,
+    filter_fn: FilterFn | None = None,
 ) -> TransformReport:
     """Replace pooling layers by spectral pools with the same output size, in place.
 
@@ -152,6 +171,9 @@ def replace_pooling_(
         dropout_min: frequency-dropout lower bound ``c`` for the new pools (``None``: none); on
             existing spectral pools it is updated when given.
         seed: base seed; each pool draws from ``(seed + crc32(name)) mod 2**31``.
+        filter_fn: optional predicate ``filter_fn(module, name) -> bool``; only pools the
+            patterns select *and* the predicate accepts are considered. One that accepts no
+            pool warns, like a pattern that matches none.
 
     Returns:
         The :class:`TransformReport`.
@@ -165,7 +187,8 @@ def replace_pooling_(
         >>> type(model[1]).__name__, model(torch.randn(1, 1, 8, 8)).shape
         ('SpectralPool2d', torch.Size([1, 4, 4, 4]))
     """
-    kinds_t = _pool_kinds(kinds)
+    kinds_t = check_pool_kinds(kinds)
+    check_int(seed, "seed")
     if dropout_min is not None:
         SpectralPool1d(1, dropout_min=dropout_min)  # validate before rewriting anything
     report = TransformReport("replace_pooling_")
@@ -177,6 +200,7 @@ def replace_pooling_(
         report,
         lambda name: {"dropout_min": dropout_min, "dropout_seed": _dropout_seed(seed, name)},
         dropout_min,
+        filter_fn=filter_fn,
     )
     return warn_report(report, hint)
 
