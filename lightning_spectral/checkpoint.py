@@ -43,15 +43,20 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Iterable, Mapping
 from typing import IO, Any, TypeVar
 
 from lightning_spectral import transforms
-from lightning_spectral._lightning_compat import pl, pl_load
+from lightning_spectral._lightning_compat import pl
 from lightning_spectral.plans_io import (
     CHECKPOINT_KEY,
+    UnreadableCheckpointError,
+    UntrustedCheckpointError,
     add_plan,
+    check_checkpoint_classes,
     inference_checkpoint,
     plan_from_checkpoint,
+    read_checkpoint,
     restore_,
 )
 
@@ -59,6 +64,8 @@ from lightning_spectral.plans_io import (
 __all__ = [
     "CHECKPOINT_KEY",
     "SpectralCheckpointMixin",
+    "UnreadableCheckpointError",
+    "UntrustedCheckpointError",
     "add_plan",
     "inference_checkpoint",
     "load_from_checkpoint",
@@ -68,6 +75,37 @@ __all__ = [
 
 _ModelT = TypeVar("_ModelT", bound=pl.LightningModule)
 _PathLike = str | os.PathLike
+
+
+def _vetted(
+    model_class: type,
+    checkpoint_path: _PathLike | IO[bytes],
+    map_location: Any,
+    weights_only: bool | None,
+    allowed_classes: Iterable[type | str],
+) -> tuple[_PathLike | IO[bytes], Mapping[str, Any]]:
+    """Read a checkpoint as data and refuse the classes it may not name, before Lightning
+    imports or builds anything from it.
+
+    Returns:
+        The path (a stream becomes a rewound in-memory copy, as it is read again) and the dict.
+    """
+    if not isinstance(checkpoint_path, (str, os.PathLike)):
+        checkpoint_path = io.BytesIO(checkpoint_path.read())
+    loaded = read_checkpoint(
+        checkpoint_path,
+        map_location=map_location if map_location is not None else "cpu",
+        weights_only=weights_only is not False,  # False only when the caller says so
+    )
+    if isinstance(allowed_classes, (str, type)):
+        allowed_classes = [allowed_classes]
+    source = (
+        repr(os.fspath(checkpoint_path))
+        if isinstance(checkpoint_path, (str, os.PathLike))
+        else "the checkpoint"
+    )
+    check_checkpoint_classes(loaded, [model_class, *allowed_classes], source=source)
+    return checkpoint_path, loaded
 
 
 class SpectralCheckpointMixin:
@@ -105,6 +143,47 @@ class SpectralCheckpointMixin:
         'BandLimitedConv2d'
     """
 
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: _PathLike | IO[bytes],
+        map_location: Any = None,
+        hparams_file: _PathLike | None = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        allowed_classes: Iterable[type | str] = (),
+        **kwargs: Any,
+    ) -> Any:
+        """Lightning's ``load_from_checkpoint``, refusing checkpoints that name foreign classes.
+
+        The checkpoint is read as data first; a ``class_path`` in its hyperparameters must name
+        ``cls``, a class of this package or one of ``allowed_classes``
+        (:func:`~lightning_spectral.plans_io.check_checkpoint_classes`), otherwise
+        :class:`~lightning_spectral.plans_io.UntrustedCheckpointError` is raised and nothing is
+        imported. The other arguments are Lightning's.
+
+        Args:
+            checkpoint_path: path or binary file of a Lightning checkpoint.
+            map_location: as in Lightning.
+            hparams_file: as in Lightning.
+            strict: as in Lightning.
+            weights_only: as in Lightning.
+            allowed_classes: classes, or import paths, the checkpoint may name besides the
+                package's own and ``cls``.
+            **kwargs: hyperparameters overriding the saved ones.
+        """
+        checkpoint_path, _ = _vetted(
+            cls, checkpoint_path, map_location, weights_only, allowed_classes
+        )
+        return super().load_from_checkpoint(  # type: ignore[misc]
+            checkpoint_path,
+            map_location=map_location,
+            hparams_file=hparams_file,
+            strict=strict,
+            weights_only=weights_only,
+            **kwargs,
+        )
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Re-apply the checkpoint's plan to this (fresh) model before its weights are loaded."""
         plan = plan_from_checkpoint(checkpoint)
@@ -126,6 +205,7 @@ def load_from_checkpoint(
     strict: bool | None = None,
     weights_only: bool | None = None,
     bake: bool = False,
+    allowed_classes: Iterable[type | str] = (),
     **kwargs: Any,
 ) -> _ModelT:
     """``model_class.load_from_checkpoint`` that also restores the spectral rewrite.
@@ -135,6 +215,11 @@ def load_from_checkpoint(
     hyperparameters and loads the weights that already fit (``strict=False``; the
     missing/unexpected-key warnings this produces are silenced), the stored plan is applied,
     and the full state dict is loaded again with ``strict``. The checkpoint file is read twice.
+
+    A checkpoint is data, never code: it is first read with ``weights_only=True`` (unless you
+    pass ``weights_only=False``), and every ``class_path`` in its hyperparameters must name
+    ``model_class``, a class of this package or one of ``allowed_classes``; anything else raises
+    :class:`~lightning_spectral.plans_io.UntrustedCheckpointError` before it is imported.
 
     Args:
         model_class: the LightningModule class the checkpoint was trained with.
@@ -146,10 +231,18 @@ def load_from_checkpoint(
         weights_only: as in ``LightningModule.load_from_checkpoint``.
         bake: also call :func:`lightning_spectral.transforms.bake_` and switch to eval mode, for
             deployment.
+        allowed_classes: classes, or their import paths (``"my_pkg.nets.Net"``), that the
+            checkpoint's hyperparameters may name besides the package's own and
+            ``model_class``.
         **kwargs: hyperparameters overriding the saved ones.
 
     Returns:
         An instance of ``model_class`` with the rewritten layers and the trained weights.
+
+    Raises:
+        FileNotFoundError: if there is no file at ``checkpoint_path``.
+        UnreadableCheckpointError: if the file is empty, truncated or not a checkpoint.
+        UntrustedCheckpointError: if the checkpoint names a class that is not allowed.
     """
     if not (isinstance(model_class, type) and issubclass(model_class, pl.LightningModule)):
         raise TypeError(f"`model_class` must be a LightningModule class, got {model_class!r}")
@@ -160,19 +253,12 @@ def load_from_checkpoint(
     }
     if issubclass(model_class, SpectralCheckpointMixin):
         model = model_class.load_from_checkpoint(
-            checkpoint_path, strict=strict, **options, **kwargs
+            checkpoint_path, strict=strict, allowed_classes=allowed_classes, **options, **kwargs
         )
     else:
-        if not isinstance(checkpoint_path, (str, os.PathLike)):
-            # A stream is read twice below: keep its bytes.
-            checkpoint_path = io.BytesIO(checkpoint_path.read())
-        checkpoint = pl_load(
-            checkpoint_path,
-            map_location=map_location if map_location is not None else "cpu",
-            weights_only=weights_only,
+        checkpoint_path, checkpoint = _vetted(
+            model_class, checkpoint_path, map_location, weights_only, allowed_classes
         )
-        if isinstance(checkpoint_path, io.BytesIO):
-            checkpoint_path.seek(0)
         plan = plan_from_checkpoint(checkpoint)
         if plan is None:
             model = model_class.load_from_checkpoint(

@@ -42,8 +42,6 @@ import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import torch
-
 # Imported for their side effect too: jsonargparse resolves the short class names of the
 # subclasses that are imported when the command line is parsed.
 import lightning_spectral.callbacks
@@ -56,6 +54,7 @@ from lightning_spectral._lightning_compat import (
     LightningCLI,
     pl,
 )
+from lightning_spectral.plans_io import checkpoint_class_paths, read_checkpoint
 from lightning_spectral.sweep import compression_sweep
 
 __all__ = ["DEFAULT_LOGGER", "SpectralLightningCLI", "SpectralTrainer", "main"]
@@ -73,6 +72,13 @@ _DESCRIPTION = (
 )
 
 
+def _configured_classes(model: pl.LightningModule) -> list[str]:
+    """The classes the CLI's own configuration named for ``model`` (trusted: the user gave
+    them), so a checkpoint may name them too."""
+    named = checkpoint_class_paths({"hyper_parameters": dict(getattr(model, "hparams", {}))})
+    return [path for _, path in named if isinstance(path, str)]
+
+
 class SpectralTrainer(pl.Trainer):
     """The CLI's trainer: a :class:`pytorch_lightning.Trainer` with a :meth:`sweep` method.
 
@@ -88,6 +94,7 @@ class SpectralTrainer(pl.Trainer):
         datamodule: pl.LightningDataModule | None = None,
         stage: Literal["test", "validate"] = "test",
         output_dir: str | None = None,
+        allowed_classes: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Evaluate one checkpoint at several inference (eval) compressions.
 
@@ -105,6 +112,9 @@ class SpectralTrainer(pl.Trainer):
             stage: "test" (test split) or "validate" (validation split).
             output_dir: Folder of the JSON and CSV files (default: the logger's version
                 folder).
+            allowed_classes: Import paths of classes the checkpoint's hyperparameters may name
+                besides the package's own, the model's and those the configuration names; a
+                checkpoint naming any other class is refused before it is imported.
 
         Returns:
             One row per compression, see
@@ -112,9 +122,7 @@ class SpectralTrainer(pl.Trainer):
         """
         if not os.path.isfile(ckpt_path):
             raise FileNotFoundError(f"sweep: no checkpoint file at ckpt_path={ckpt_path!r}")
-        hparams = torch.load(ckpt_path, map_location="cpu", weights_only=True).get(
-            "hyper_parameters"
-        )
+        hparams = read_checkpoint(ckpt_path).get("hyper_parameters")
         # Rebuilding from the saved hyperparameters restores the model exactly as trained;
         # without them only the given instance can receive the weights.
         target: pl.LightningModule | type[pl.LightningModule] = type(model) if hparams else model
@@ -126,6 +134,7 @@ class SpectralTrainer(pl.Trainer):
             datamodule=datamodule,
             stage=stage,
             output_dir=output_dir,
+            allowed_classes=[*(allowed_classes or ()), *_configured_classes(model)],
         )
 
 

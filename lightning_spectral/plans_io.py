@@ -11,12 +11,20 @@ reads it. :func:`restore_` re-applies the plan to a freshly built model, then lo
 ``state_dict``; :func:`inference_checkpoint` writes such a self-describing checkpoint for any
 module. The Lightning-facing loaders (the mixin, ``load_from_checkpoint``) live in
 :mod:`lightning_spectral.checkpoint`.
+
+**A checkpoint is data, never code.** Files are read with ``weights_only=True`` (a file that is
+empty, truncated or not a checkpoint raises :class:`UnreadableCheckpointError` naming it), and
+the classes a checkpoint's hyperparameters name (``class_path`` entries, which Lightning and
+jsonargparse import and instantiate) are checked by :func:`check_checkpoint_classes` *before*
+anything is imported: only this package's classes and those the caller allows pass.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import pickle
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
 import torch
@@ -26,7 +34,11 @@ from lightning_spectral import __version__, transforms
 
 __all__ = [
     "CHECKPOINT_KEY",
+    "UnreadableCheckpointError",
+    "UntrustedCheckpointError",
     "add_plan",
+    "check_checkpoint_classes",
+    "checkpoint_class_paths",
     "inference_checkpoint",
     "plan_from_checkpoint",
     "read_checkpoint",
@@ -37,6 +49,39 @@ __all__ = [
 CHECKPOINT_KEY = "lightning_spectral"
 
 _PathLike = str | os.PathLike
+# What torch.load raises for a file that is not a (complete) checkpoint: a truncated zip
+# (RuntimeError "PytorchStreamReader failed ..."), an empty file (EOFError), a legacy pickle
+# with garbage (UnpicklingError, KeyError, ValueError), a text file (UnpicklingError), and
+# objects that weights_only refuses (UnpicklingError).
+_UNREADABLE = (
+    RuntimeError,
+    EOFError,
+    pickle.UnpicklingError,
+    KeyError,
+    ValueError,
+    IndexError,
+    UnicodeDecodeError,
+    zipfile.BadZipFile,
+    OSError,
+)
+# Hyperparameter keys that name a class to import and instantiate (jsonargparse, Lightning).
+_CLASS_KEYS = ("class_path", "_class_path")
+_PACKAGE_PREFIX = "lightning_spectral."
+
+
+class UnreadableCheckpointError(ValueError):
+    """A file given as a checkpoint is empty, truncated or not a checkpoint.
+
+    The message names the file; the exception ``torch.load`` raised is the ``__cause__``.
+    """
+
+
+class UntrustedCheckpointError(ValueError):
+    """A checkpoint names a class that it is not allowed to make the loader import.
+
+    Raised before anything is imported or instantiated; the message names the class and how to
+    allow it (``allowed_classes=``).
+    """
 
 
 def _plan_entry(model: nn.Module) -> dict[str, Any]:
@@ -92,8 +137,18 @@ def inference_checkpoint(model: nn.Module) -> dict[str, Any]:
     return add_plan({"state_dict": model.state_dict()}, model)
 
 
+def _source(checkpoint: _PathLike | IO[bytes]) -> str:
+    if isinstance(checkpoint, (str, os.PathLike)):
+        return repr(os.fspath(checkpoint))
+    name = getattr(checkpoint, "name", None)
+    return repr(name) if isinstance(name, str) else f"the {type(checkpoint).__name__} stream"
+
+
 def read_checkpoint(
-    checkpoint: Mapping[str, Any] | _PathLike | IO[bytes], map_location: Any = "cpu"
+    checkpoint: Mapping[str, Any] | _PathLike | IO[bytes],
+    map_location: Any = "cpu",
+    *,
+    weights_only: bool = True,
 ) -> Mapping[str, Any]:
     """A checkpoint as a dict: returned as is, or read with ``torch.load(weights_only=True)``.
 
@@ -101,9 +156,16 @@ def read_checkpoint(
         checkpoint: a loaded checkpoint dict, or a path / binary file (a file object is rewound
             to where it was).
         map_location: as in :func:`torch.load`.
+        weights_only: as in :func:`torch.load`; pass ``False`` only for a file you trust
+            (it lets the file run code).
 
     Returns:
         The checkpoint mapping.
+
+    Raises:
+        FileNotFoundError: if there is no file at the path.
+        UnreadableCheckpointError: if the file is empty, truncated, not a checkpoint, or holds
+            objects ``weights_only`` refuses (a ``ValueError``; the original error is the cause).
 
     Examples:
         >>> import io, torch
@@ -115,12 +177,120 @@ def read_checkpoint(
     """
     if isinstance(checkpoint, Mapping):
         return checkpoint
-    if isinstance(checkpoint, (str, os.PathLike)):
-        return torch.load(checkpoint, map_location=map_location, weights_only=True)
-    position = checkpoint.tell()
-    loaded = torch.load(checkpoint, map_location=map_location, weights_only=True)
-    checkpoint.seek(position)
+    if isinstance(checkpoint, (str, os.PathLike)) and not os.path.exists(checkpoint):
+        raise FileNotFoundError(f"no checkpoint file at {os.fspath(checkpoint)!r}")
+    position = None if isinstance(checkpoint, (str, os.PathLike)) else checkpoint.tell()
+    try:
+        loaded = torch.load(checkpoint, map_location=map_location, weights_only=weights_only)
+    except _UNREADABLE as error:
+        raise UnreadableCheckpointError(
+            f"{_source(checkpoint)} is not a readable checkpoint (empty, truncated, not written "
+            f"by torch.save, or holding objects other than tensors and plain data): "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
+    finally:
+        if position is not None:
+            checkpoint.seek(position)  # type: ignore[union-attr]
+    if not isinstance(loaded, Mapping):
+        raise UnreadableCheckpointError(
+            f"{_source(checkpoint)} is not a readable checkpoint: it holds a "
+            f"{type(loaded).__name__}, not a dict"
+        )
     return loaded
+
+
+def _walk(value: Any, where: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in _CLASS_KEYS:
+                yield f"{where}[{key!r}]", item
+            else:
+                yield from _walk(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{where}[{index}]")
+
+
+def checkpoint_class_paths(checkpoint: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Every class a checkpoint's hyperparameters name for import (``class_path`` entries).
+
+    Args:
+        checkpoint: a loaded checkpoint dict.
+
+    Returns:
+        ``(where, class path)`` pairs, ``where`` the entry's place in the checkpoint.
+
+    Examples:
+        >>> ckpt = {"hyper_parameters": {"net": {"class_path": "my_pkg.Net", "init_args": {}}}}
+        >>> checkpoint_class_paths(ckpt)
+        [("checkpoint['hyper_parameters']['net']['class_path']", 'my_pkg.Net')]
+    """
+    found = []
+    for key in ("hyper_parameters", "datamodule_hyper_parameters", "hparams", "module_arguments"):
+        if key in checkpoint:
+            found.extend(_walk(checkpoint[key], f"checkpoint[{key!r}]"))
+    return found
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def check_checkpoint_classes(
+    checkpoint: Mapping[str, Any],
+    allowed_classes: Iterable[type | str] = (),
+    *,
+    source: str = "the checkpoint",
+) -> None:
+    """Refuse a checkpoint whose hyperparameters name a class outside the allowlist.
+
+    Loading a Lightning checkpoint rebuilds the model from its hyperparameters, and a
+    ``class_path`` there is imported (running that module's top-level code) and instantiated.
+    A checkpoint may name this package's classes (``lightning_spectral.*``) and the classes in
+    ``allowed_classes``; anything else raises before anything is imported.
+
+    Args:
+        checkpoint: a loaded checkpoint dict.
+        allowed_classes: classes, or their import paths (``"my_pkg.models.Net"``), that the
+            checkpoint may name besides the package's own.
+        source: how to name the checkpoint in the message (e.g. its path).
+
+    Raises:
+        TypeError: if ``allowed_classes`` holds something other than classes and strings.
+        UntrustedCheckpointError: naming the first class that is not allowed and how to allow
+            it (a ``ValueError``).
+
+    Examples:
+        >>> ckpt = {"hyper_parameters": {"net": {"class_path": "my_pkg.Net"}}}
+        >>> check_checkpoint_classes(ckpt, allowed_classes=["my_pkg.Net"])
+        >>> try:
+        ...     check_checkpoint_classes(ckpt)
+        ... except UntrustedCheckpointError as error:
+        ...     print(str(error)[:46])
+        the checkpoint names the class 'my_pkg.Net' (a
+    """
+    if isinstance(allowed_classes, (str, type)):
+        allowed_classes = [allowed_classes]
+    allowed = set()
+    for item in allowed_classes:
+        if isinstance(item, type):
+            allowed.add(_qualified(item))
+        elif isinstance(item, str):
+            allowed.add(item)
+        else:
+            raise TypeError(
+                f"`allowed_classes` must hold classes or import paths (strings), got {item!r}"
+            )
+    for where, path in checkpoint_class_paths(checkpoint):
+        if isinstance(path, str) and (path.startswith(_PACKAGE_PREFIX) or path in allowed):
+            continue
+        raise UntrustedCheckpointError(
+            f"{source} names the class {path!r} (at {where}), which loading would import and "
+            "instantiate, running its module's code; only lightning_spectral's classes and "
+            "those you allow may be named. If you trust this checkpoint, pass "
+            f"`allowed_classes=[{path!r}]` (or the class itself) to the loader "
+            "(`--allowed_classes` on the command line)."
+        )
 
 
 def plan_from_checkpoint(

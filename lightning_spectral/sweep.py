@@ -141,11 +141,16 @@ class _SilentLogger(Logger):
 
 
 def _restore(
-    model: pl.LightningModule | type[pl.LightningModule], ckpt_path: str | os.PathLike
+    model: pl.LightningModule | type[pl.LightningModule],
+    ckpt_path: str | os.PathLike,
+    allowed_classes: Sequence[type | str] = (),
 ) -> tuple[pl.LightningModule, dict[str, Any] | None]:
     """The trained model and, for a given instance, its layers' settings to put back after."""
     if isinstance(model, type):
-        return load_from_checkpoint(model, ckpt_path, map_location="cpu"), None
+        restored = load_from_checkpoint(
+            model, ckpt_path, map_location="cpu", allowed_classes=allowed_classes
+        )
+        return restored, None
     if not isinstance(model, pl.LightningModule):
         raise TypeError(f"model must be a LightningModule or its class, got {type(model)}")
     restore_(model, ckpt_path)
@@ -173,6 +178,7 @@ def compression_sweep(
     stage: Literal["test", "validate"] = "test",
     output_dir: str | os.PathLike | None = None,
     verbose: bool = True,
+    allowed_classes: Sequence[type | str] = (),
 ) -> list[dict[str, Any]]:
     """Evaluate a checkpoint at each eval compression and report the metrics per compression.
 
@@ -204,6 +210,10 @@ def compression_sweep(
         output_dir: Folder of the JSON and CSV files; ``None``: ``trainer.log_dir`` (the
             TensorBoard version folder, or ``default_root_dir`` without logger).
         verbose: Print the table.
+        allowed_classes: Classes (or import paths) the checkpoint's hyperparameters may name
+            besides the package's own and ``model``'s (see
+            :func:`lightning_spectral.load_from_checkpoint`); anything else is refused before
+            it is imported.
 
     Returns:
         One row per compression, in the given order: ``{"compression": c,
@@ -218,7 +228,7 @@ def compression_sweep(
     values = check_compressions(compressions)
     if stage not in _STAGES:
         raise ValueError(f"stage must be one of {_STAGES}, got {stage!r}")
-    module, settings = _restore(model, ckpt_path)
+    module, settings = _restore(model, ckpt_path, allowed_classes)
     layers = transforms.spectral_modules(module)
     if not layers:
         raise ValueError(
