@@ -113,21 +113,8 @@ def test_mid_epoch_resume_equals_the_uninterrupted_run(uninterrupted, tmp_path, 
     assert all(p.dropout_draws == EPOCHS * BATCHES for p in pools)
 
 
-def _monitor_gap(request: pytest.FixtureRequest, energy: bool) -> None:
-    """Fixed mode: only EnergyCompressionMonitor needs the statistics, and it does not save them."""
-    if not energy:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="EnergyCompressionMonitor switches `track_stats` on in on_train_epoch_start "
-                "and does not save fixed-mode layers' statistics (callbacks/monitor.py)",
-            )
-        )
-
-
 def test_mid_epoch_checkpoint_holds_the_epochs_partial_statistics(uninterrupted, request):
-    energy, root, _ = uninterrupted
-    _monitor_gap(request, energy)
+    _, root, _ = uninterrupted
     saved = torch.load(root / "ckpt" / "step=6.ckpt", weights_only=True).get(STATISTICS_KEY)
     assert saved is not None and set(saved) == {"net.features.0", "net.features.3"}
     for entry in saved.values():
@@ -171,7 +158,6 @@ def test_malformed_statistics_name_the_layer():
 
 def test_mid_epoch_resume_logs_the_same_energy_curves(uninterrupted, tmp_path, request):
     energy, root, _ = uninterrupted
-    _monitor_gap(request, energy)
     trainer, _ = _fit(tmp_path, energy, ckpt_path=root / "ckpt" / "step=6.ckpt")
     want = scalars(root / "tb" / "version_0")
     got = scalars(trainer.logger.log_dir)

@@ -19,9 +19,12 @@ from lightning_spectral import transforms
 from lightning_spectral.callbacks import _figures
 from lightning_spectral.callbacks._common import check_strategy
 from lightning_spectral.callbacks._statistics import (
+    STATISTICS_KEY,
     LayerStatistics,
     is_last_train_batch,
+    load_statistics,
     reduced_statistics,
+    save_statistics,
 )
 from lightning_spectral.functional import Band, band_energy_fraction
 
@@ -121,6 +124,7 @@ class EnergyCompressionMonitor(Callback):
         self._epoch_metrics: dict[str, Any] | None = None
         self._tensorboard: TensorBoardLogger | None = None
         self._draw = False
+        self._statistics_to_load: dict[str, Any] | None = None
         # Layers to draw at the end of the epoch: (name, layer, statistics, train band, filter
         # power), gathered at the last training batch on global rank zero when figures are due.
         self._pending: list[tuple[str, Any, LayerStatistics | None, Band, torch.Tensor]] | None = (
@@ -165,7 +169,35 @@ class EnergyCompressionMonitor(Callback):
             )
 
     @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        save_statistics(trainer, transforms.spectral_modules(pl_module), checkpoint)
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._statistics_to_load = checkpoint.get(STATISTICS_KEY)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"batch_size": self._batch_size}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._batch_size = int(state_dict["batch_size"])
+
+    @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Here, not in setup: Lightning restores callbacks (on_load_checkpoint) after setup.
+        # A mid-epoch resume skips on_train_epoch_start, so tracking starts here too, and the
+        # interrupted epoch's statistics are put back before its next batch.
+        layers = transforms.spectral_modules(pl_module)
+        for _, module in layers:
+            module.track_stats = True
+        load_statistics(trainer, layers, self._statistics_to_load)
+        self._statistics_to_load = None
         spectral = (
             transforms.spectral_modules(pl_module)
             or transforms.spectral_pools(pl_module)
