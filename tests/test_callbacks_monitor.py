@@ -6,6 +6,7 @@ read back from the event file with TensorBoard's ``EventAccumulator``, as Tensor
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import io
 import logging
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from _lightning_helpers import LitClassifier, dataset, loader, scalars, tags
 from _lightning_helpers import trainer as make_trainer
@@ -25,6 +27,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_spectral import (
     BandLimitCallback,
@@ -331,6 +334,39 @@ def test_monitor_step_interval_and_1d_layers(tmp_path):
     assert (joined[: pictures[0].shape[0], : pictures[0].shape[1]] == pictures[0]).all()
     with pytest.raises(ValueError, match=r"no spectral/net\.head/.*\['net\.features\.0'\]"):
         script.read_pictures(run, "net.head")
+
+
+@pytest.mark.parametrize("mode", ["fixed", "energy"])
+def test_a_second_fit_of_the_same_model_uses_its_own_statistics(tmp_path, mode):
+    # A fresh trainer repeats the first fit's (epoch, step, batch) counters: the sums reduced
+    # at the end of the second fit's epoch must be its own, not those cached by the first.
+    def fit(model: LitClassifier, root: Path, data: TensorDataset) -> dict:
+        pl.seed_everything(0)
+        band_limit = (
+            BandLimitCallback(compression=0.2, mode="energy", energy=0.6)
+            if mode == "energy"
+            else BandLimitCallback(compression=0.3)
+        )
+        callbacks = [band_limit, EnergyCompressionMonitor()]
+        trainer = make_trainer(root, callbacks, max_epochs=1, limit_val_batches=0)
+        trainer.fit(model, DataLoader(data, batch_size=8))
+        return scalars(trainer.logger.log_dir)
+
+    white = dataset(n=16)
+    x, y = white.tensors
+    nearly_constant = TensorDataset(0.05 * x + 3.0, y)  # almost all energy at DC
+    model = LitClassifier()
+    first = fit(model, tmp_path / "first", white)
+    twin = copy.deepcopy(model)  # new layers: nothing cached for them
+    again = fit(model, tmp_path / "again", nearly_constant)
+    fresh = fit(twin, tmp_path / "fresh", nearly_constant)
+    tag = "spectral/net.features.0/input_energy"
+    assert again[tag] != first[tag]
+    assert {t: v for t, v in again.items() if t.startswith("spectral/")} == {
+        t: v for t, v in fresh.items() if t.startswith("spectral/")
+    }
+    for name in CONVS:  # in energy mode, the band picked from those statistics
+        assert model.get_submodule(name).compression == twin.get_submodule(name).compression
 
 
 # --------------------------------------------------------------------------------------------
