@@ -112,6 +112,31 @@ def test_monitor_rejects(kwargs, bad):
         EnergyCompressionMonitor(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("state", "error", "message"),
+    [
+        ({}, ValueError, r"key 'batch_size', got keys \[\]"),
+        ({"batch_size": "8"}, TypeError, r"`batch_size` must be an int, got str '8'"),
+        ({"batch_size": True}, TypeError, r"`batch_size` must be an int, got bool True"),
+        ({"batch_size": 0}, ValueError, r"`batch_size` must be >= 1, got 0"),
+    ],
+)
+def test_monitor_checkpoint_state_is_validated(state, error, message):
+    monitor = EnergyCompressionMonitor()
+    with pytest.raises(error, match=message):
+        monitor.load_state_dict(state)
+    monitor.load_state_dict({"batch_size": 8})
+    assert monitor.state_dict() == {"batch_size": 8}
+
+
+def test_monitors_with_different_settings_have_their_own_checkpoint_state(tmp_path):
+    by_epoch, by_step = EnergyCompressionMonitor(), EnergyCompressionMonitor("step")
+    assert by_epoch.state_key != by_step.state_key
+    make_trainer(tmp_path, [by_epoch, by_step])  # Lightning refuses stateful duplicates
+    with pytest.raises(RuntimeError, match="more than one stateful callback"):
+        make_trainer(tmp_path, [by_epoch, EnergyCompressionMonitor()])
+
+
 def test_monitor_requires_a_logger(tmp_path):
     trainer = make_trainer(
         tmp_path, [BandLimitCallback(), EnergyCompressionMonitor()], logger=False

@@ -63,6 +63,8 @@ class EnergyCompressionMonitor(Callback):
     summed across ranks once, at the end of the epoch's last training batch (with
     ``logging_interval="step"``, at every training step: one collective per step). The order of
     this callback and :class:`~lightning_spectral.callbacks.BandLimitCallback` does not matter.
+    A checkpoint written in the middle of an epoch keeps the statistics accumulated so far and
+    the largest batch size seen, so a run resumed from it logs what the uninterrupted run logs.
 
     With ``log_spectra_every_n_epochs=n`` it also writes, every ``n`` epochs (after the epoch's
     last training batch, at ``global_step=trainer.global_step``) and on global rank zero, to the
@@ -180,13 +182,38 @@ class EnergyCompressionMonitor(Callback):
     ) -> None:
         self._statistics_to_load = checkpoint.get(STATISTICS_KEY)
 
+    @property
+    @override
+    def state_key(self) -> str:
+        # Stateful callbacks need distinct keys: monitors with different settings may coexist.
+        return self._generate_state_key(
+            logging_interval=self.logging_interval,
+            log_spectra_every_n_epochs=self.log_spectra_every_n_epochs,
+        )
+
     @override
     def state_dict(self) -> dict[str, Any]:
+        # The largest batch of the epoch so far: a mid-epoch resume sees only the rest.
         return {"batch_size": self._batch_size}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._batch_size = int(state_dict["batch_size"])
+        if "batch_size" not in state_dict:
+            raise ValueError(
+                "EnergyCompressionMonitor checkpoint state must have the key 'batch_size', got "
+                f"keys {sorted(state_dict)}"
+            )
+        size = state_dict["batch_size"]
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(
+                "EnergyCompressionMonitor checkpoint state `batch_size` must be an int, got "
+                f"{type(size).__name__} {size!r}"
+            )
+        if size < 1:
+            raise ValueError(
+                f"EnergyCompressionMonitor checkpoint state `batch_size` must be >= 1, got {size}"
+            )
+        self._batch_size = size
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
