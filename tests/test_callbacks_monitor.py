@@ -115,18 +115,25 @@ def test_monitor_rejects(kwargs, bad):
 @pytest.mark.parametrize(
     ("state", "error", "message"),
     [
-        ({}, ValueError, r"key 'batch_size', got keys \[\]"),
-        ({"batch_size": "8"}, TypeError, r"`batch_size` must be an int, got str '8'"),
-        ({"batch_size": True}, TypeError, r"`batch_size` must be an int, got bool True"),
-        ({"batch_size": 0}, ValueError, r"`batch_size` must be >= 1, got 0"),
+        (
+            {"batch_size": 8},
+            ValueError,
+            r"keys 'epoch' and 'batch_size', got keys \['batch_size'\]",
+        ),
+        ({"epoch": 0, "batch_size": "8"}, TypeError, r"`batch_size` must be an int, got str '8'"),
+        ({"epoch": 0, "batch_size": True}, TypeError, r"`batch_size` must be an int, got bool"),
+        ({"epoch": 0, "batch_size": 0}, ValueError, r"`batch_size` must be >= 1, got 0"),
+        ({"epoch": -1, "batch_size": 8}, ValueError, r"`epoch` must be >= 0, got -1"),
+        ({"epoch": 1.0, "batch_size": 8}, TypeError, r"`epoch` must be an int, got float 1.0"),
     ],
 )
 def test_monitor_checkpoint_state_is_validated(state, error, message):
     monitor = EnergyCompressionMonitor()
     with pytest.raises(error, match=message):
         monitor.load_state_dict(state)
-    monitor.load_state_dict({"batch_size": 8})
-    assert monitor.state_dict() == {"batch_size": 8}
+    for epoch in (None, 2):  # None: saved before the first training batch
+        monitor.load_state_dict({"epoch": epoch, "batch_size": 8})
+        assert monitor.state_dict() == {"epoch": epoch, "batch_size": 8}
 
 
 def test_monitors_with_different_settings_have_their_own_checkpoint_state(tmp_path):

@@ -226,3 +226,50 @@ def test_statistics_are_not_reused_across_batches_of_one_accumulated_step():
     conv(torch.randn(4, 1, 8, 8))  # the next batch, same global step
     progress.ready = 2
     assert reduced_statistics(trainer, [("conv", conv)])["conv"].count == 8
+
+
+def test_resume_from_an_epochs_last_batch_starts_the_next_epochs_statistics(tmp_path):
+    # A checkpoint written at the end of an epoch's last batch (step 8 of 4-batch epochs):
+    # Lightning 2.6 resumes it as a mid-epoch restart and runs the next epoch without calling
+    # on_train_epoch_start, so per-epoch state must start from the epoch number, not the hook.
+    def fit(root, ckpt_path=None) -> dict:
+        pl.seed_everything(7)
+        checkpoint = ModelCheckpoint(
+            dirpath=root / "ckpt", filename="{step}", every_n_train_steps=2 * BATCHES, save_top_k=-1
+        )
+        callbacks = [BandLimitCallback(compression=0.3), EnergyCompressionMonitor(), checkpoint]
+        trainer = make_trainer(root, callbacks, max_epochs=EPOCHS, limit_train_batches=BATCHES)
+        # A plain loader restarts at the epoch's first batch: right at an epoch boundary.
+        train = torch.utils.data.DataLoader(_data(False), batch_size=8)
+        trainer.fit(LitClassifier(drift=1.0), train, loader(seed=1), ckpt_path=ckpt_path)
+        return scalars(trainer.logger.log_dir)
+
+    want = fit(tmp_path / "uninterrupted")
+    got = fit(tmp_path / "resumed", tmp_path / "uninterrupted" / "ckpt" / "step=8.ckpt")
+    last = EPOCHS * BATCHES - 1
+    for tag in (t for t in want if t.startswith("spectral/")):
+        assert got[tag] == [(last, dict(want[tag])[last])], tag  # the last epoch alone
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BandLimitCallback applies its schedule in on_train_epoch_start, which Lightning 2.6 "
+    "skips for the epoch after a resume from an epoch's last batch (callbacks/band_limit.py)",
+)
+def test_resume_from_an_epochs_last_batch_follows_the_compression_schedule(tmp_path):
+    def fit(root, ckpt_path=None) -> LitClassifier:
+        pl.seed_everything(7)
+        checkpoint = ModelCheckpoint(
+            dirpath=root / "ckpt", filename="{step}", every_n_train_steps=BATCHES, save_top_k=-1
+        )
+        callbacks = [BandLimitCallback(compression=0.3, schedule={1: 0.5}), checkpoint]
+        trainer = make_trainer(root, callbacks, max_epochs=2, limit_train_batches=BATCHES)
+        model = LitClassifier(drift=1.0)
+        train = torch.utils.data.DataLoader(_data(False), batch_size=8)
+        trainer.fit(model, train, loader(seed=1), ckpt_path=ckpt_path)
+        return model
+
+    want = fit(tmp_path / "uninterrupted")
+    got = fit(tmp_path / "resumed", tmp_path / "uninterrupted" / "ckpt" / f"step={BATCHES}.ckpt")
+    assert got.net.features[0].compression == want.net.features[0].compression == 0.5
+    assert got.losses == want.losses[BATCHES:]

@@ -123,6 +123,8 @@ class EnergyCompressionMonitor(Callback):
         self.logging_interval = logging_interval
         self.log_spectra_every_n_epochs = every
         self._batch_size = 1
+        # The training epoch the layers' statistics and the fields below belong to.
+        self._epoch: int | None = None
         self._epoch_metrics: dict[str, Any] | None = None
         self._tensorboard: TensorBoardLogger | None = None
         self._draw = False
@@ -138,6 +140,9 @@ class EnergyCompressionMonitor(Callback):
         if stage != "fit":
             return
         check_strategy(trainer, type(self).__name__)
+        # A new fit starts a new epoch's bookkeeping, unless a checkpoint restores it next.
+        self._epoch = None
+        self._statistics_to_load = None
         if not trainer.loggers:
             raise MisconfigurationException(
                 "EnergyCompressionMonitor logs through the trainer's logger, but the trainer has "
@@ -193,27 +198,33 @@ class EnergyCompressionMonitor(Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        # The largest batch of the epoch so far: a mid-epoch resume sees only the rest.
-        return {"batch_size": self._batch_size}
+        # The epoch in progress and its largest batch so far: a mid-epoch resume sees only
+        # the rest of the epoch.
+        return {"epoch": self._epoch, "batch_size": self._batch_size}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if "batch_size" not in state_dict:
+        missing = {"epoch", "batch_size"} - set(state_dict)
+        if missing:
             raise ValueError(
-                "EnergyCompressionMonitor checkpoint state must have the key 'batch_size', got "
-                f"keys {sorted(state_dict)}"
+                f"EnergyCompressionMonitor checkpoint state must have the keys 'epoch' and "
+                f"'batch_size', got keys {sorted(state_dict)}"
             )
-        size = state_dict["batch_size"]
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(
-                "EnergyCompressionMonitor checkpoint state `batch_size` must be an int, got "
-                f"{type(size).__name__} {size!r}"
-            )
-        if size < 1:
-            raise ValueError(
-                f"EnergyCompressionMonitor checkpoint state `batch_size` must be >= 1, got {size}"
-            )
-        self._batch_size = size
+        epoch, size = state_dict["epoch"], state_dict["batch_size"]
+        for key, value, low in (("epoch", epoch, 0), ("batch_size", size, 1)):
+            if key == "epoch" and value is None:
+                continue  # saved before the first training batch
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(
+                    f"EnergyCompressionMonitor checkpoint state `{key}` must be an int, got "
+                    f"{type(value).__name__} {value!r}"
+                )
+            if value < low:
+                raise ValueError(
+                    f"EnergyCompressionMonitor checkpoint state `{key}` must be >= {low}, "
+                    f"got {value}"
+                )
+        self._epoch, self._batch_size = epoch, size
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -247,15 +258,6 @@ class EnergyCompressionMonitor(Callback):
             )
 
     @override
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for _, module in transforms.spectral_modules(pl_module):
-            module.track_stats = True
-            module.reset_stats()
-        self._batch_size = 1
-        self._epoch_metrics = None
-        self._pending = None
-
-    @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Accumulating costs an FFT per forward: stop once nobody reads the statistics.
         for _, module in transforms.spectral_modules(pl_module):
@@ -266,6 +268,11 @@ class EnergyCompressionMonitor(Callback):
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
+        # At the epoch's first batch, not in on_train_epoch_start: Lightning skips that hook
+        # on a mid-epoch resume (the restored epoch continues) and also for the epoch after a
+        # resume from a checkpoint written at an epoch's last batch (that one must start).
+        if self._epoch != trainer.current_epoch:
+            self._start_epoch(trainer, pl_module)
         # If the batch size cannot be inferred, the saved-bytes figures count per sample.
         with contextlib.suppress(MisconfigurationException):
             self._batch_size = max(self._batch_size, extract_batch_size(batch))
@@ -308,6 +315,15 @@ class EnergyCompressionMonitor(Callback):
             self._pending = None
 
     # ---------------------------------------------------------------------------------------
+
+    def _start_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Forget the previous epoch: its statistics, largest batch, metrics and figures."""
+        for _, module in transforms.spectral_modules(pl_module):
+            module.reset_stats()
+        self._epoch = trainer.current_epoch
+        self._batch_size = 1
+        self._epoch_metrics = None
+        self._pending = None
 
     @staticmethod
     def _parametrized(pl_module: pl.LightningModule) -> list[tuple[str, torch.nn.Module]]:
