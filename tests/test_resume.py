@@ -251,11 +251,6 @@ def test_resume_from_an_epochs_last_batch_starts_the_next_epochs_statistics(tmp_
         assert got[tag] == [(last, dict(want[tag])[last])], tag  # the last epoch alone
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BandLimitCallback applies its schedule in on_train_epoch_start, which Lightning 2.6 "
-    "skips for the epoch after a resume from an epoch's last batch (callbacks/band_limit.py)",
-)
 def test_resume_from_an_epochs_last_batch_follows_the_compression_schedule(tmp_path):
     def fit(root, ckpt_path=None) -> LitClassifier:
         pl.seed_everything(7)
