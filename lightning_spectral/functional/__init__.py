@@ -12,9 +12,15 @@ from lightning_spectral.functional.band import (
     spectrum_shape,
 )
 from lightning_spectral.functional.conv import (
+    ConvPlan,
+    ConvSpec,
+    bandlimited_conv,
     bandlimited_conv1d,
     bandlimited_conv2d,
+    conv_filter_spectrum,
     conv_padding,
+    conv_plan,
+    conv_spec,
 )
 from lightning_spectral.functional.energy import (
     band_energy_fraction,
@@ -33,16 +39,22 @@ from lightning_spectral.functional.spectral import (
 
 __all__ = [
     "Band",
+    "ConvPlan",
+    "ConvSpec",
     "band_chain",
     "band_energy_fraction",
     "band_for",
     "band_for_energy",
     "band_irfft",
     "band_rfft",
+    "bandlimited_conv",
     "bandlimited_conv1d",
     "bandlimited_conv2d",
     "check_compression",
+    "conv_filter_spectrum",
     "conv_padding",
+    "conv_plan",
+    "conv_spec",
     "filter_spectrum",
     "parseval_weights",
     "power_map",

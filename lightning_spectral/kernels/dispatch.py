@@ -30,7 +30,6 @@ from typing import Literal
 
 import torch
 
-from lightning_spectral.functional import conv as _conv
 from lightning_spectral.functional import pooling as _pooling
 from lightning_spectral.functional._checks import (
     check_tensor,
@@ -38,7 +37,7 @@ from lightning_spectral.functional._checks import (
     fft_precision,
     to_tuple,
 )
-from lightning_spectral.functional.conv import Padding
+from lightning_spectral.functional.conv import Padding, bandlimited_conv, conv_spec
 from lightning_spectral.functional.spectral import spectral_contract
 
 __all__ = [
@@ -172,7 +171,7 @@ def _unsupported(reason: str | None) -> bool:
 
 
 def _contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> torch.Tensor:
-    """The channel contraction of the selected backend (hook of ``_bandlimited_conv``)."""
+    """The channel contraction of the selected backend (hook of ``functional.bandlimited_conv``)."""
     if resolve_backend(spectrum.device) == "triton":
         from lightning_spectral.kernels.contract_triton import (
             contract_unsupported_reason,
@@ -212,18 +211,10 @@ def bandlimited_conv1d(
     Returns:
         ``(B, C_out, L_out)`` (or ``(C_out, L_out)``), in the input's dtype.
     """
-    return _conv._bandlimited_conv(
-        input,
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        compression,
-        ndim=1,
-        contract=_contract,
-    )
+    check_tensor(input, "input", (2, 3))
+    check_tensor(weight, "weight", (3,))
+    spec = conv_spec(1, tuple(weight.shape[2:]), stride, padding, dilation, groups)
+    return bandlimited_conv(input, weight, bias, spec, compression, contract=_contract)
 
 
 def bandlimited_conv2d(
@@ -255,18 +246,10 @@ def bandlimited_conv2d(
     Returns:
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
-    return _conv._bandlimited_conv(
-        input,
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        compression,
-        ndim=2,
-        contract=_contract,
-    )
+    check_tensor(input, "input", (3, 4))
+    check_tensor(weight, "weight", (4,))
+    spec = conv_spec(2, tuple(weight.shape[2:]), stride, padding, dilation, groups)
+    return bandlimited_conv(input, weight, bias, spec, compression, contract=_contract)
 
 
 def _pool(
