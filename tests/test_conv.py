@@ -11,7 +11,15 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_spectral.functional import band_for, bandlimited_conv1d, bandlimited_conv2d
+from lightning_spectral.functional import (
+    band_for,
+    bandlimited_conv,
+    bandlimited_conv1d,
+    bandlimited_conv2d,
+    conv_filter_spectrum,
+    conv_plan,
+    conv_spec,
+)
 
 OURS = {1: bandlimited_conv1d, 2: bandlimited_conv2d}
 TORCH = {1: F.conv1d, 2: F.conv2d}
@@ -655,3 +663,69 @@ def test_both_transform_implementations_match_the_reference(
     finally:
         clear_plans()
     assert chosen, "no plan was built: the forced implementation was not exercised"
+
+
+# --------------------------------------------------------------------------------------------
+# Empty batches, the checked spec, the public entry point
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [0.0, 0.5])
+@pytest.mark.parametrize(
+    ("ndim", "kwargs"),
+    [
+        (1, {"padding": 2, "stride": 2}),
+        (2, {"padding": (1, 2), "dilation": 2}),
+        (2, {"padding": "same"}),
+        (2, {"groups": 2, "stride": (2, 1)}),
+    ],
+)
+def test_empty_batch_gives_torch_empty_output_and_zero_gradients(
+    ndim: int, kwargs: dict, compression: float
+) -> None:
+    shape = (0, 4, 9) if ndim == 1 else (0, 4, 9, 8)
+    x = torch.randn(shape, requires_grad=True)
+    w = torch.randn(6, 4 // kwargs.get("groups", 1), *([3] * ndim), requires_grad=True)
+    b = torch.randn(6, requires_grad=True)
+    y = OURS[ndim](x, w, b, compression=compression, **kwargs)
+    expected = TORCH[ndim](x, w, b, **kwargs)
+    assert y.shape == expected.shape and y.dtype == expected.dtype
+    grads = torch.autograd.grad(y.sum(), (x, w, b))
+    want = torch.autograd.grad(expected.sum(), (x, w, b))
+    for got, ref in zip(grads, want, strict=True):
+        assert got.shape == ref.shape
+        torch.testing.assert_close(got, ref)
+
+
+def test_conv_spec_checks_once_and_bandlimited_conv_uses_it() -> None:
+    spec = conv_spec(2, (3, 2), stride=(2, 1), padding=1, dilation=1, groups=1)
+    assert spec.pads == ((1, 1), (1, 1)) and spec.kernel_size == (3, 2)
+    x, w = torch.randn(2, 3, 10, 9), torch.randn(4, 3, 3, 2)
+    plan = conv_plan(spec, (10, 9), 0.4)
+    assert conv_plan(spec, (10, 9), 0.4) is plan  # per-shape geometry, built once
+    direct = bandlimited_conv2d(x, w, stride=(2, 1), padding=1, compression=0.4)
+    torch.testing.assert_close(bandlimited_conv(x, w, None, spec, 0.4), direct)
+    filters = conv_filter_spectrum(w, plan)
+    assert filters.shape == (*plan.band.kept_shape, 4, 3)
+    torch.testing.assert_close(
+        bandlimited_conv(x, w, None, spec, 0.4, filters=filters, plan=plan), direct
+    )
+    with pytest.raises(ValueError, match=r"kernel size \(3, 3\), the spec expects \(3, 2\)"):
+        bandlimited_conv(x, torch.randn(4, 3, 3, 3), None, spec, 0.4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"groups": 1.0}, TypeError, r"`groups` must be a positive int, got 1.0"),
+        ({"groups": True}, TypeError, r"`groups` must be a positive int, got True"),
+        ({"groups": 0}, ValueError, r"`groups` must be a positive int, got 0"),
+        ({"ndim": 3}, ValueError, r"`ndim` must be 1 or 2, got 3"),
+        ({"kernel_size": 0}, ValueError, r"`kernel_size` must be >= 1, got 0"),
+        ({"padding": "same", "stride": 2}, ValueError, r"padding='same' requires stride 1"),
+    ],
+)
+def test_conv_spec_bad_arguments(kwargs: dict, error: type, match: str) -> None:
+    args = {"ndim": 2, "kernel_size": 3, **kwargs}
+    with pytest.raises(error, match=match):
+        conv_spec(**args)
