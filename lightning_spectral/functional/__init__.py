@@ -14,6 +14,7 @@ from lightning_spectral.functional.band import (
 from lightning_spectral.functional.conv import (
     ConvPlan,
     ConvSpec,
+    RealOperators,
     bandlimited_conv,
     bandlimited_conv1d,
     bandlimited_conv2d,
@@ -21,6 +22,8 @@ from lightning_spectral.functional.conv import (
     conv_padding,
     conv_plan,
     conv_spec,
+    real_bandlimited_conv,
+    real_operators,
 )
 from lightning_spectral.functional.energy import (
     band_energy_fraction,
@@ -41,6 +44,7 @@ __all__ = [
     "Band",
     "ConvPlan",
     "ConvSpec",
+    "RealOperators",
     "band_chain",
     "band_energy_fraction",
     "band_for",
@@ -58,6 +62,8 @@ __all__ = [
     "filter_spectrum",
     "parseval_weights",
     "power_map",
+    "real_bandlimited_conv",
+    "real_operators",
     "retained_energy",
     "spectral_contract",
     "spectral_pool1d",

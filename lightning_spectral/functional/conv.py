@@ -15,11 +15,12 @@ At ``compression=0`` the result equals ``F.conv1d`` / ``F.conv2d`` up to floatin
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from lightning_spectral.functional._checks import (
     check_tensor,
     compute_dtype,
     fft_call,
+    fft_precision,
     to_tuple,
 )
 from lightning_spectral.functional.band import Band, band_for, check_compression
@@ -42,6 +44,7 @@ from lightning_spectral.functional.spectral import (
 __all__ = [
     "ConvPlan",
     "ConvSpec",
+    "RealOperators",
     "bandlimited_conv",
     "bandlimited_conv1d",
     "bandlimited_conv2d",
@@ -49,6 +52,8 @@ __all__ = [
     "conv_padding",
     "conv_plan",
     "conv_spec",
+    "real_bandlimited_conv",
+    "real_operators",
 ]
 
 Padding = int | Sequence[int] | str
@@ -423,3 +428,127 @@ def bandlimited_conv2d(
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
     return _functional(input, weight, bias, stride, padding, dilation, groups, compression, 2)
+
+
+class RealOperators(NamedTuple):
+    """A band-limited convolution at one input size as real matrices (no complex numbers).
+
+    Attributes:
+        analysis: ``(2, N_in, F)``: the real and imaginary parts of the map from the flattened
+            input (``N_in`` spatial positions, before padding) to the ``F`` kept coefficients.
+        filters: ``(2, G, C_out / G, C_in / G, F)``: the filter spectrum's real and imaginary
+            parts.
+        synthesis: ``(2, F, N_out)``: the output positions from the real and the imaginary
+            parts of the kept product.
+        out_shape: spatial output size.
+    """
+
+    analysis: torch.Tensor
+    filters: torch.Tensor
+    synthesis: torch.Tensor
+    out_shape: tuple[int, ...]
+
+
+def real_operators(
+    weight: torch.Tensor, spec: ConvSpec, spatial: Sequence[int], compression: float
+) -> RealOperators:
+    """Bake a band-limited convolution at one input size into real matrices.
+
+    The operators are read off the pruned transforms themselves (applied to the unit basis),
+    so :func:`real_bandlimited_conv` computes the same operator as :func:`bandlimited_conv`
+    with real GEMMs only: the form to export (``torch.export``, ONNX) or script.
+
+    Args:
+        weight: ``(C_out, C_in / groups, *kernel_size)``.
+        spec: from :func:`conv_spec`.
+        spatial: the input's spatial size (before padding).
+        compression: in ``[0, 1)``.
+
+    Returns:
+        The :class:`RealOperators`, in float32 (float64 for a float64 weight), detached.
+
+    Example:
+        >>> spec = conv_spec(1, 3, padding=1)
+        >>> w, x = torch.randn(5, 4, 3), torch.randn(2, 4, 16)
+        >>> ops = real_operators(w, spec, (16,), 0.5)
+        >>> y = real_bandlimited_conv(x, ops, None, spec.groups)
+        >>> torch.allclose(y, bandlimited_conv(x, w, None, spec, 0.5), atol=1e-5)
+        True
+    """
+    check_tensor(weight, "weight", (spec.ndim + 2,))
+    plan = conv_plan(spec, spatial, compression)
+    real = compute_dtype(weight.dtype)
+    n_in = math.prod(plan.input_plan[d].count for d in range(spec.ndim))
+    kept = plan.band.num_kept
+    with torch.no_grad(), fft_precision(weight.device):
+        basis = torch.eye(n_in, dtype=real, device=weight.device)
+        analysis = apply_analysis(basis.view(n_in, *spatial), plan.input_plan).reshape(kept, n_in)
+        filters = conv_filter_spectrum(weight.detach(), plan)  # (*kept, O, C / G)
+        out_channels, group_in = filters.shape[-2:]
+        groups = spec.groups
+        filters = filters.reshape(kept, groups, out_channels // groups, group_in)
+        filters = filters.permute(1, 2, 3, 0)
+        unit = torch.eye(kept, dtype=analysis.dtype, device=weight.device)
+        unit = unit.view(*plan.band.kept_shape, kept)
+        parts = [apply_synthesis(u, plan.output_plan).reshape(kept, -1) for u in (unit, 1j * unit)]
+    return RealOperators(
+        analysis=torch.stack([analysis.real.T, analysis.imag.T]).contiguous(),
+        filters=torch.stack([filters.real, filters.imag]).contiguous(),
+        synthesis=torch.stack(parts).contiguous(),
+        out_shape=plan.out_shape,
+    )
+
+
+def real_bandlimited_conv(
+    input: torch.Tensor, operators: RealOperators, bias: torch.Tensor | None, groups: int
+) -> torch.Tensor:
+    """The band-limited convolution from :func:`real_operators`: real GEMMs, no FFT, no complex.
+
+    ``Y = X * conj(W)`` per kept frequency becomes
+    ``Re Y = Xr Wr + Xi Wi`` and ``Im Y = Xi Wr - Xr Wi``.
+
+    Args:
+        input: batched ``(B, C_in, *spatial)`` of the size the operators were baked for.
+        operators: from :func:`real_operators`.
+        bias: optional ``(C_out,)``.
+        groups: channel groups (``spec.groups``).
+
+    Returns:
+        ``(B, C_out, *out_shape)`` in the operators' dtype.
+    """
+    return _real_conv(
+        input,
+        operators.analysis,
+        operators.filters,
+        operators.synthesis,
+        bias,
+        groups,
+        list(operators.out_shape),
+    )
+
+
+def _real_conv(
+    input: torch.Tensor,
+    analysis: torch.Tensor,
+    filters: torch.Tensor,
+    synthesis: torch.Tensor,
+    bias: torch.Tensor | None,
+    groups: int,
+    out_shape: list[int],
+) -> torch.Tensor:
+    # Plain tensors and lists only: TorchScript compiles this function.
+    batch, channels = input.shape[0], input.shape[1]
+    kept = analysis.shape[-1]
+    flat = input.reshape(batch, channels, -1).to(analysis.dtype)
+    x_re = (flat @ analysis[0]).reshape(batch, groups, channels // groups, kept)
+    x_im = (flat @ analysis[1]).reshape(batch, groups, channels // groups, kept)
+    w_re, w_im = filters[0], filters[1]
+    y_re = torch.einsum("bgcf,gocf->bgof", x_re, w_re) + torch.einsum("bgcf,gocf->bgof", x_im, w_im)
+    y_im = torch.einsum("bgcf,gocf->bgof", x_im, w_re) - torch.einsum("bgcf,gocf->bgof", x_re, w_im)
+    out_channels = y_re.shape[1] * y_re.shape[2]
+    y = y_re.reshape(batch, out_channels, kept) @ synthesis[0]
+    y = y + y_im.reshape(batch, out_channels, kept) @ synthesis[1]
+    y = y.reshape([batch, out_channels] + out_shape)  # noqa: RUF005 (TorchScript: no starred)
+    if bias is not None:
+        y = y + bias.to(y.dtype).reshape([-1] + [1] * len(out_shape))
+    return y

@@ -56,7 +56,10 @@ from lightning_spectral.functional import (
     conv_plan,
     conv_spec,
     power_map,
+    real_operators,
 )
+from lightning_spectral.functional._checks import to_tuple
+from lightning_spectral.functional.conv import RealOperators, _real_conv
 
 # The backend's channel contraction (torch or Triton); see docs/design.md for why the module
 # calls the functional entry point with it instead of the F.conv-style dispatch functions (the
@@ -64,7 +67,13 @@ from lightning_spectral.functional import (
 from lightning_spectral.kernels.dispatch import _contract as _backend_contract
 from lightning_spectral.nn._state import OptionalExtraState
 
-__all__ = ["MODES", "BandLimitedConv1d", "BandLimitedConv2d", "band_limit_config"]
+__all__ = [
+    "MODES",
+    "BandLimitedConv1d",
+    "BandLimitedConv2d",
+    "BandLimitedConvExport",
+    "band_limit_config",
+]
 
 #: Compression modes of a band-limited layer.
 MODES = ("fixed", "energy")
@@ -710,6 +719,76 @@ class _BandLimitedConvNd(OptionalExtraState):
         return band
 
     # ---------------------------------------------------------------------------------------
+    # Deployment form
+    # ---------------------------------------------------------------------------------------
+
+    def export_form(self, input_size: Sequence[int]) -> nn.Module:
+        """The layer at its eval compression for one input size, as real tensors only: the
+        form to give ``torch.export``, ``torch.onnx.export`` or TorchScript (see the deployment
+        page of the docs).
+
+        Args:
+            input_size: the spatial input size ``(L,)`` or ``(H, W)`` it will serve.
+
+        Returns:
+            A :class:`BandLimitedConvExport` (its buffers are the baked operators), or a plain
+            ``nn.Conv1d``/``nn.Conv2d`` with the same weights at eval compression 0.
+
+        Raises:
+            TypeError, ValueError: a bad ``input_size``.
+
+        Example:
+            >>> conv = BandLimitedConv2d(3, 4, 3, padding=1, compression=0.5).eval()
+            >>> deployed = conv.export_form((16, 16))
+            >>> x = torch.randn(2, 3, 16, 16)
+            >>> torch.allclose(deployed(x), conv(x), atol=1e-5)
+            True
+        """
+        spatial = to_tuple(input_size, self._ndim, "input_size")
+        compression = self.eval_compression
+        with torch.no_grad():
+            weight = self.weight.detach()
+            bias = None if self.bias is None else self.bias.detach()
+        if self.direct_full_band and compression == 0.0:
+            plain = self._torch_conv(
+                self.in_channels,
+                self.out_channels,
+                self.kernel_size,
+                stride=self.stride,
+                padding=self.padding,
+                dilation=self.dilation,
+                groups=self.groups,
+                bias=bias is not None,
+                padding_mode=self.padding_mode,
+                device=weight.device,
+                dtype=weight.dtype,
+            )
+            with torch.no_grad():
+                plain.weight.copy_(weight)
+                if bias is not None:
+                    plain.bias.copy_(bias)
+            return plain.eval()
+        pads = self._pads()
+        explicit = self.padding_mode != "zeros"
+        if explicit:  # the explicit pad runs in the exported graph, the band sees its result
+            spatial = tuple(n + a + b for n, (a, b) in zip(spatial, pads, strict=True))
+        operators = real_operators(weight, self._conv_spec(), spatial, compression)
+        flat_pads = [p for pair in reversed(pads) for p in pair] if explicit else []
+        deployed = BandLimitedConvExport(
+            operators, bias, self.groups, self.padding_mode, flat_pads, self._ndim
+        )
+        return deployed.eval()
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        # torch.jit.script calls this hook first: refuse with what to do instead of a deep
+        # TorchScript error in the FFT plans.
+        raise TypeError(
+            f"{type(self).__name__} cannot be scripted (its transforms are planned in Python per "
+            "input size); script or export `layer.export_form(input_size)`, which holds real "
+            "tensors only"
+        )
+
+    # ---------------------------------------------------------------------------------------
     # Construction from a torch convolution, representation
     # ---------------------------------------------------------------------------------------
 
@@ -890,3 +969,53 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{nn.Conv2d.extra_repr(self)}, {self._spectral_repr()}"
+
+
+class BandLimitedConvExport(nn.Module):
+    """Deployment form of a band-limited convolution at one input size (from
+    :meth:`BandLimitedConv2d.export_form`): baked real operators in buffers, real GEMMs in
+    forward, no complex tensor, no FFT, no Python-side state. It exports with ``torch.export``
+    and ``torch.onnx.export(..., dynamo=True)`` and scripts with ``torch.jit.script``.
+
+    Shape:
+        input ``(B, C_in, *input_size)`` or unbatched -> ``(B, C_out, *out_shape)``; the batch
+        size is free, the spatial size is the one it was built for.
+    """
+
+    def __init__(
+        self,
+        operators: RealOperators,
+        bias: torch.Tensor | None,
+        groups: int,
+        padding_mode: str,
+        flat_pads: list[int],
+        ndim: int,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("analysis", operators.analysis)
+        self.register_buffer("filters", operators.filters)
+        self.register_buffer("synthesis", operators.synthesis)
+        self.register_buffer("bias", None if bias is None else bias.to(operators.analysis.dtype))
+        self.groups = groups
+        self.padding_mode = padding_mode
+        # Never an empty list (TorchScript infers attribute types from the values).
+        self.explicit_pad = len(flat_pads) > 0
+        self.flat_pads = list(flat_pads) if flat_pads else [0] * (2 * ndim)
+        self.ndim = ndim
+        self.out_shape = list(operators.out_shape)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Band-limited convolution of ``input`` (see the class docstring for shapes)."""
+        unbatched = input.dim() == self.ndim + 1
+        x = input.unsqueeze(0) if unbatched else input
+        if self.explicit_pad:
+            x = F.pad(x, self.flat_pads, mode=self.padding_mode)
+        y = _real_conv(
+            x, self.analysis, self.filters, self.synthesis, self.bias, self.groups, self.out_shape
+        ).to(input.dtype)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        kept = self.analysis.shape[-1]
+        total = sum(b.numel() * b.element_size() for b in self.buffers())
+        return f"kept={kept}, out_shape={tuple(self.out_shape)}, buffer_bytes={total}"
