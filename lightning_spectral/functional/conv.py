@@ -539,7 +539,7 @@ def _real_conv(
     # Plain tensors and lists only: TorchScript compiles this function.
     batch, channels = input.shape[0], input.shape[1]
     kept = analysis.shape[-1]
-    flat = input.reshape(batch, channels, -1).to(analysis.dtype)
+    flat = input.flatten(2).to(analysis.dtype)
     x_re = (flat @ analysis[0]).reshape(batch, groups, channels // groups, kept)
     x_im = (flat @ analysis[1]).reshape(batch, groups, channels // groups, kept)
     w_re, w_im = filters[0], filters[1]
