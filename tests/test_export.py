@@ -166,3 +166,17 @@ def test_torchscript_scripts_the_export_form_and_refuses_the_layer() -> None:
         assert _rel(scripted(x), layer(x)) <= 1e-5
     with pytest.raises(TypeError, match=r"cannot be scripted.*export_form\(input_size\)"):
         torch.jit.script(layer)
+
+
+def test_deployment_page_example_runs() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "deployment.md").read_text()
+    blocks = page.split("```python\n")[1:]
+    assert blocks, "docs/deployment.md lost its example"
+    example = blocks[0].split("```")[0]
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.export of the export forms must not warn
+        exec(compile(example, "docs/deployment.md example", "exec"), namespace)
+    assert isinstance(namespace["deployed"][2], BandLimitedConvExport)

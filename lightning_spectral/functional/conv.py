@@ -372,6 +372,25 @@ def _functional(
     return bandlimited_conv(input, weight, bias, spec, compression)
 
 
+def _bandlimited_conv(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int | Sequence[int],
+    padding: Padding,
+    dilation: int | Sequence[int],
+    groups: int,
+    compression: float,
+    ndim: int,
+    contract: Contract = spectral_contract,
+) -> torch.Tensor:
+    """The former private entry point, kept only while ``benchmarks/bench_gpu.py`` calls it;
+    new code calls :func:`bandlimited_conv` with a :func:`conv_spec`."""
+    check_tensor(weight, "weight", (ndim + 2,))
+    spec = conv_spec(ndim, tuple(weight.shape[2:]), stride, padding, dilation, groups)
+    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
+
+
 def bandlimited_conv1d(
     input: torch.Tensor,
     weight: torch.Tensor,
