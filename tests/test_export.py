@@ -180,3 +180,14 @@ def test_deployment_page_example_runs() -> None:
         warnings.simplefilter("error")  # torch.export of the export forms must not warn
         exec(compile(example, "docs/deployment.md example", "exec"), namespace)
     assert isinstance(namespace["deployed"][2], BandLimitedConvExport)
+
+
+def test_torch_export_of_the_layer_itself_does_not_warn() -> None:
+    """The geometry caches step aside under tracing, and the eval cache is off there."""
+    layer, size = _layer("2d-stride-pad")
+    x = torch.randn(2, 4, *size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        program = torch.export.export(layer, (x,))
+    with torch.no_grad():
+        assert _rel(program.module()(x), layer(x)) <= 1e-5

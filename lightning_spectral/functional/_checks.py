@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,7 @@ __all__ = [
     "compute_dtype",
     "fft_call",
     "fft_precision",
+    "geometry_cache",
     "result_dtype",
     "to_tuple",
 ]
@@ -100,6 +102,36 @@ def fft_call(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor | None, **k
     with fft_precision(first.device):
         result = fn(*(None if t is None else t.to(real) for t in tensors), **kwargs)
     return result.to(out_dtype)
+
+
+def geometry_cache(maxsize: int) -> Callable[[Callable[..., Any]], Any]:
+    """``functools.lru_cache`` for pure geometry functions (plans, bands, DFT matrices) that
+    steps aside under ``torch.compile``/``torch.export``: Dynamo traces the plain function
+    (which it does anyway; this only avoids its warning about cache wrappers) and eager calls
+    hit the cache. The wrapper keeps ``cache_clear`` and ``cache_info``.
+
+    Example:
+        >>> @geometry_cache(maxsize=8)
+        ... def square(n: int) -> int:
+        ...     return n * n
+        >>> square(3), square.cache_info().currsize
+        (9, 1)
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        cached = functools.lru_cache(maxsize=maxsize)(fn)
+
+        @functools.wraps(fn)
+        def call(*args: Any) -> Any:
+            if torch.compiler.is_compiling():
+                return fn(*args)
+            return cached(*args)
+
+        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        call.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        return call
+
+    return decorate
 
 
 def check_tensor(tensor: torch.Tensor, name: str, ranks: tuple[int, ...]) -> None:

@@ -19,7 +19,6 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import torch
@@ -30,6 +29,7 @@ from lightning_spectral.functional._checks import (
     compute_dtype,
     fft_call,
     fft_precision,
+    geometry_cache,
     to_tuple,
 )
 from lightning_spectral.functional.band import Band, band_for, check_compression
@@ -173,7 +173,7 @@ class ConvPlan:
     output_plan: Any
 
 
-@lru_cache(maxsize=1024)
+@geometry_cache(maxsize=1024)
 def _conv_plan(spec: ConvSpec, spatial: tuple[int, ...], compression: float) -> ConvPlan:
     # The padding is never materialised: it is a phase offset in the analysis matrices.
     signal_shape = tuple(

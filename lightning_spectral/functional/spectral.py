@@ -29,12 +29,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 
-from lightning_spectral.functional._checks import compute_dtype, fft_precision
+from lightning_spectral.functional._checks import compute_dtype, fft_precision, geometry_cache
 from lightning_spectral.functional.band import Band
 
 __all__ = [
@@ -145,7 +144,7 @@ def _angles(axis: _Axis) -> torch.Tensor:
     return turns * (2.0 * math.pi / axis.size)
 
 
-@lru_cache(maxsize=512)
+@geometry_cache(maxsize=512)
 def _matrix(axis: _Axis, adjoint: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """DFT matrix of one axis with the axis scale folded in (cached per layer geometry).
 
@@ -173,7 +172,7 @@ def _matrix(axis: _Axis, adjoint: bool, dtype: torch.dtype, device: torch.device
 _Weights = torch.Tensor | float | None
 
 
-@lru_cache(maxsize=512)
+@geometry_cache(maxsize=512)
 def _weights(plan: _Plan, adjoint: bool, dtype: torch.dtype, device: torch.device) -> _Weights:
     """Per-frequency factor of the FFT axes (matrices carry their own), broadcastable to the
     frequency-major ``(*kept_shape, lead)`` (size 1 along matrix axes): a tensor, a plain
@@ -390,7 +389,7 @@ class _Adjoint(torch.autograd.Function):
             return _Analysis.apply(grad.to(compute_dtype(grad.dtype)), ctx.plan), None
 
 
-@lru_cache(maxsize=2048)
+@geometry_cache(maxsize=2048)
 def analysis_plan(
     band: Band, origin: tuple[int, ...], step: tuple[int, ...], sizes: tuple[int, ...]
 ) -> _Plan:
@@ -414,7 +413,7 @@ def analysis_plan(
     return _make_plan(band, list(zip(origin, step, sizes, strict=True)), synthesis_scale=False)
 
 
-@lru_cache(maxsize=2048)
+@geometry_cache(maxsize=2048)
 def synthesis_plan(band: Band, output_size: tuple[int, ...], stride: tuple[int, ...]) -> _Plan:
     """Geometry of :func:`band_synthesis` for one output size, built once and reused.
 
