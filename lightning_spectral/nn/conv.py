@@ -65,6 +65,7 @@ from lightning_spectral.functional.conv import RealOperators, _real_conv
 # calls the functional entry point with it instead of the F.conv-style dispatch functions (the
 # eval cache passes a precomputed filter spectrum).
 from lightning_spectral.kernels.dispatch import _contract as _backend_contract
+from lightning_spectral.kernels.dispatch import resolve_backend
 from lightning_spectral.nn._state import OptionalExtraState
 
 __all__ = [
@@ -480,13 +481,20 @@ class _BandLimitedConvNd(OptionalExtraState):
             weight.device,
             tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources),
         )
+        # The torch contraction reads conj(W) transposed: stored conjugated and handed over as
+        # a lazy conj() view, the conjugations cancel and BLAS reads the cache in place (a
+        # plain spectrum would be conjugated into a copy of the whole cache on every call).
+        # The Triton contraction resolves conj views itself, so it gets the plain spectrum.
+        conjugated = resolve_backend(weight.device) == "torch"
+        key = (*key, conjugated)
         if key == self._cache_key and self._cache_value is not None:
             cached = self._cache_value
             # An inference tensor cannot enter an autograd graph outside inference mode.
             if not cached.is_inference() or inference or not torch.is_grad_enabled():
-                return cached
+                return cached.conj() if conjugated else cached
         with torch.no_grad():
             filters = conv_filter_spectrum(weight, plan)
+            stored = filters.conj().resolve_conj() if conjugated else filters
         size = filters.numel() * filters.element_size()
         budget = self._spectrum_cache_budget
         if budget is not None and size > budget:
@@ -501,8 +509,8 @@ class _BandLimitedConvNd(OptionalExtraState):
                     stacklevel=4,
                 )
             return filters
-        self._cache_key, self._cache_value = key, filters
-        return filters
+        self._cache_key, self._cache_value = key, stored
+        return stored.conj() if conjugated else stored
 
     def train(self, mode: bool = True) -> Any:
         if mode:
