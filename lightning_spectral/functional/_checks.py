@@ -72,35 +72,39 @@ def fft_precision(device: torch.device) -> Iterator[None]:
         yield
 
 
-def fft_call(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor | None, **kwargs: Any):
+def fft_call(
+    fn: Callable[..., torch.Tensor],
+    input: torch.Tensor,
+    *others: torch.Tensor | None,
+    **kwargs: Any,
+) -> torch.Tensor:
     """The one rule for FFT regions: ``fn`` runs on the tensors cast to their compute dtype
     (:func:`compute_dtype` of their promoted dtype) with autocast off, and its result is cast to
-    :func:`result_dtype` of the first tensor (the input), as a torch convolution returns.
+    :func:`result_dtype` of ``input``, as a torch convolution returns.
 
     Args:
-        fn: called as ``fn(*cast_tensors, **kwargs)``; returns one tensor.
-        *tensors: the first is the input (it decides the device and the result dtype);
-            ``None`` entries (an absent bias) pass through.
+        fn: called as ``fn(input, *others, **kwargs)`` on the cast tensors; returns one tensor.
+        input: decides the device and the result dtype.
+        *others: further operands (weights); ``None`` entries (an absent bias) pass through.
         **kwargs: passed to ``fn`` unchanged.
 
     Returns:
-        ``fn``'s result in :func:`result_dtype` of the input.
+        ``fn``'s result in :func:`result_dtype` of ``input``.
 
     Example:
         >>> x = torch.randn(2, 8, dtype=torch.bfloat16)
         >>> fft_call(lambda t: torch.fft.irfft(torch.fft.rfft(t), n=8), x).dtype
         torch.bfloat16
     """
-    first = tensors[0]
-    assert first is not None
-    present = [t.dtype for t in tensors if t is not None]
-    promoted = present[0]
-    for dtype in present[1:]:
-        promoted = torch.promote_types(promoted, dtype)
+    promoted = input.dtype
+    for other in others:
+        if other is not None:
+            promoted = torch.promote_types(promoted, other.dtype)
     real = compute_dtype(promoted)
-    out_dtype = result_dtype(first.dtype, first.device)
-    with fft_precision(first.device):
-        result = fn(*(None if t is None else t.to(real) for t in tensors), **kwargs)
+    out_dtype = result_dtype(input.dtype, input.device)
+    with fft_precision(input.device):
+        cast = [None if t is None else t.to(real) for t in others]
+        result = fn(input.to(real), *cast, **kwargs)
     return result.to(out_dtype)
 
 

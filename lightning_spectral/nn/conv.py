@@ -24,6 +24,12 @@ map of its padded input (``stats_power``, ``stats_count``) with no host synchron
 callback at epoch end, after summing ``stats_power`` over ranks). Until then the layer runs at
 its ``compression``.
 
+**Eval cache.** In eval mode the filter spectrum at the kept frequencies is computed once and
+reused until the weight (version counter, storage, parametrization sources), the band, the dtype
+or the device changes (``cache_bytes``, ``spectrum_cache``, ``spectrum_cache_budget``).
+:meth:`~BandLimitedConv2d.export_form` bakes the layer into real tensors for ``torch.export``,
+ONNX and TorchScript.
+
 **torch.compile.** The compressions are kept internally as integer ratios, which dynamo
 specialises on (a plain float attribute would be turned into a symbolic float after its first
 change). Switching ``train()``/``eval()`` therefore costs one graph per mode, and changing a
