@@ -169,8 +169,11 @@ def _gauss_conv(ndim: int) -> Callable[..., torch.Tensor]:
     contract = functools.partial(triton_contract, gauss=True)
 
     def conv(x, weight, bias, stride, padding, dilation, groups, compression):
-        return functional_conv._bandlimited_conv(
-            x, weight, bias, stride, padding, dilation, groups, compression, ndim, contract
+        spec = functional_conv.conv_spec(
+            ndim, tuple(weight.shape[2:]), stride, padding, dilation, groups
+        )
+        return functional_conv.bandlimited_conv(
+            x, weight, bias, spec, compression, contract=contract
         )
 
     return conv

@@ -39,4 +39,6 @@ class ResumableLoader(DataLoader):
         return {"served": self.served}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.skip = int(state["served"])
+        served = int(state["served"])
+        # Saved at an epoch's last batch: the next epoch starts from its first batch.
+        self.skip = served if served < len(self) else 0

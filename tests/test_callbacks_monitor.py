@@ -6,6 +6,7 @@ read back from the event file with TensorBoard's ``EventAccumulator``, as Tensor
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import io
 import logging
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from _lightning_helpers import LitClassifier, dataset, loader, scalars, tags
 from _lightning_helpers import trainer as make_trainer
@@ -25,6 +27,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_spectral import (
     BandLimitCallback,
@@ -108,6 +111,38 @@ def test_monitor_rejects(kwargs, bad, error):
     name = next(iter(kwargs))
     with pytest.raises(error, match=rf"`{name}`.*{re.escape(repr(bad))}"):
         EnergyCompressionMonitor(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "message"),
+    [
+        (
+            {"batch_size": 8},
+            ValueError,
+            r"keys 'epoch' and 'batch_size', got keys \['batch_size'\]",
+        ),
+        ({"epoch": 0, "batch_size": "8"}, TypeError, r"`batch_size` must be an int, got str '8'"),
+        ({"epoch": 0, "batch_size": True}, TypeError, r"`batch_size` must be an int, got bool"),
+        ({"epoch": 0, "batch_size": 0}, ValueError, r"`batch_size` must be >= 1, got 0"),
+        ({"epoch": -1, "batch_size": 8}, ValueError, r"`epoch` must be >= 0, got -1"),
+        ({"epoch": 1.0, "batch_size": 8}, TypeError, r"`epoch` must be an int, got float 1.0"),
+    ],
+)
+def test_monitor_checkpoint_state_is_validated(state, error, message):
+    monitor = EnergyCompressionMonitor()
+    with pytest.raises(error, match=message):
+        monitor.load_state_dict(state)
+    for epoch in (None, 2):  # None: saved before the first training batch
+        monitor.load_state_dict({"epoch": epoch, "batch_size": 8})
+        assert monitor.state_dict() == {"epoch": epoch, "batch_size": 8}
+
+
+def test_monitors_with_different_settings_have_their_own_checkpoint_state(tmp_path):
+    by_epoch, by_step = EnergyCompressionMonitor(), EnergyCompressionMonitor("step")
+    assert by_epoch.state_key != by_step.state_key
+    make_trainer(tmp_path, [by_epoch, by_step])  # Lightning refuses stateful duplicates
+    with pytest.raises(RuntimeError, match="more than one stateful callback"):
+        make_trainer(tmp_path, [by_epoch, EnergyCompressionMonitor()])
 
 
 def test_monitor_requires_a_logger(tmp_path):
@@ -332,6 +367,39 @@ def test_monitor_step_interval_and_1d_layers(tmp_path):
     assert (joined[: pictures[0].shape[0], : pictures[0].shape[1]] == pictures[0]).all()
     with pytest.raises(ValueError, match=r"no spectral/net\.head/.*\['net\.features\.0'\]"):
         script.read_pictures(run, "net.head")
+
+
+@pytest.mark.parametrize("mode", ["fixed", "energy"])
+def test_a_second_fit_of_the_same_model_uses_its_own_statistics(tmp_path, mode):
+    # A fresh trainer repeats the first fit's (epoch, step, batch) counters: the sums reduced
+    # at the end of the second fit's epoch must be its own, not those cached by the first.
+    def fit(model: LitClassifier, root: Path, data: TensorDataset) -> dict:
+        pl.seed_everything(0)
+        band_limit = (
+            BandLimitCallback(compression=0.2, mode="energy", energy=0.6)
+            if mode == "energy"
+            else BandLimitCallback(compression=0.3)
+        )
+        callbacks = [band_limit, EnergyCompressionMonitor()]
+        trainer = make_trainer(root, callbacks, max_epochs=1, limit_val_batches=0)
+        trainer.fit(model, DataLoader(data, batch_size=8))
+        return scalars(trainer.logger.log_dir)
+
+    white = dataset(n=16)
+    x, y = white.tensors
+    nearly_constant = TensorDataset(0.05 * x + 3.0, y)  # almost all energy at DC
+    model = LitClassifier()
+    first = fit(model, tmp_path / "first", white)
+    twin = copy.deepcopy(model)  # new layers: nothing cached for them
+    again = fit(model, tmp_path / "again", nearly_constant)
+    fresh = fit(twin, tmp_path / "fresh", nearly_constant)
+    tag = "spectral/net.features.0/input_energy"
+    assert again[tag] != first[tag]
+    assert {t: v for t, v in again.items() if t.startswith("spectral/")} == {
+        t: v for t, v in fresh.items() if t.startswith("spectral/")
+    }
+    for name in CONVS:  # in energy mode, the band picked from those statistics
+        assert model.get_submodule(name).compression == twin.get_submodule(name).compression
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,15 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_spectral.functional import band_for, bandlimited_conv1d, bandlimited_conv2d
+from lightning_spectral.functional import (
+    band_for,
+    bandlimited_conv,
+    bandlimited_conv1d,
+    bandlimited_conv2d,
+    conv_filter_spectrum,
+    conv_plan,
+    conv_spec,
+)
 
 OURS = {1: bandlimited_conv1d, 2: bandlimited_conv2d}
 TORCH = {1: F.conv1d, 2: F.conv2d}
@@ -280,22 +288,32 @@ def test_half_inputs_are_computed_in_float32(dtype: torch.dtype, ulps: float) ->
         _assert_scaled_close(a.float(), e, ulps, name)
 
 
-def test_autocast_keeps_float32() -> None:
+@pytest.mark.parametrize("compression", [0.0, 0.5])
+def test_autocast_result_dtype_follows_torch_conv_and_math_stays_float32(
+    compression: float,
+) -> None:
+    """Under autocast F.conv2d returns the autocast dtype; so do we, at every compression (the
+    modules' direct path at 0 is F.conv2d itself), while the transforms compute in float32 and
+    the gradients stay float32-accurate."""
     x, w, b = torch.randn(2, 3, 12, 11), torch.randn(5, 3, 3, 2), torch.randn(5)
-    reference = _run(F.conv2d, x, w, b, 0, padding=1)
     leaves = [t.clone().requires_grad_() for t in (x, w, b)]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert F.conv2d(x, w, b).dtype == torch.bfloat16  # autocast is active
-        y = bandlimited_conv2d(*leaves, padding=1)
+        torch_dtype = F.conv2d(x, w, b).dtype
+        y = bandlimited_conv2d(*leaves, padding=1, compression=compression)
+        assert bandlimited_conv2d(x.double(), w.double(), padding=1).dtype == torch.float64
+    assert torch_dtype == torch.bfloat16 and y.dtype == torch_dtype
+    # The float32 result rounded once to bfloat16: bfloat16 arithmetic would miss this.
+    expected = bandlimited_conv2d(x, w, b, padding=1, compression=compression)
+    torch.testing.assert_close(y, expected.to(torch.bfloat16), rtol=0, atol=0)
+    grad = torch.randn(y.shape, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
     # Backward outside the autocast region, as PyTorch recommends (and Lightning does).
-    grads = torch.autograd.grad(
-        y,
-        leaves,
-        torch.randn(
-            y.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64
-        ).float(),
-    )
-    _compare((y.detach(), *grads), reference, 1e-4)  # bfloat16 math would miss this by far
+    grads = torch.autograd.grad(y, leaves, grad)
+    assert all(g.dtype == torch.float32 for g in grads)
+    if compression == 0.0:  # the same operator as F.conv2d: its float32 gradients
+        fresh = [t.clone().requires_grad_() for t in (x, w, b)]
+        expected_grads = torch.autograd.grad(F.conv2d(*fresh, padding=1), fresh, grad.float())
+        for got, want in zip(grads, expected_grads, strict=True):
+            _assert_scaled_close(got, want, 1e-4, "gradient")
 
 
 def test_autocast_with_half_input_returns_input_dtype() -> None:
@@ -541,7 +559,7 @@ BAD_CONV2D = {
         ValueError,
         r"`weight` expects 8 input channels .*groups=2.*`input` has 4",
     ),
-    "groups zero": ({"groups": 0}, ValueError, r"`groups` must be a positive int, got 0"),
+    "groups zero": ({"groups": 0}, ValueError, r"`groups` must be an int >= 1, got 0"),
     "bias shape": (
         {"bias": torch.randn(5)},
         ValueError,
@@ -625,9 +643,89 @@ def test_both_transform_implementations_match_the_reference(
 ) -> None:
     """The cost model picks an FFT or a DFT matrix per axis; small test maps would only ever
     take the matrix path, so force each implementation on every axis."""
-    from lightning_spectral.functional import spectral
+    from lightning_spectral.functional import conv, spectral
 
-    # The FFT path needs windows of at least a few samples; force it wherever it is allowed.
-    monkeypatch.setattr(spectral, "_use_fft", lambda size, kept, count, one_sided: use_fft)
-    cases = PARITY_CASES_2D if ndim == 2 else PARITY_CASES_1D
-    _check_against_reference(cases[name], ndim, compression)
+    def clear_plans() -> None:  # plans (and the per-axis choice in them) are cached per shape
+        for cached in (spectral.analysis_plan, spectral.synthesis_plan, conv._conv_plan):
+            cached.cache_clear()
+
+    chosen = []
+
+    def forced(size: int, kept: int, count: int, one_sided: bool) -> bool:
+        chosen.append(use_fft)
+        return use_fft
+
+    monkeypatch.setattr(spectral, "_use_fft", forced)
+    clear_plans()
+    try:
+        cases = PARITY_CASES_2D if ndim == 2 else PARITY_CASES_1D
+        _check_against_reference(cases[name], ndim, compression)
+    finally:
+        clear_plans()
+    assert chosen, "no plan was built: the forced implementation was not exercised"
+
+
+# --------------------------------------------------------------------------------------------
+# Empty batches, the checked spec, the public entry point
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [0.0, 0.5])
+@pytest.mark.parametrize(
+    ("ndim", "kwargs"),
+    [
+        (1, {"padding": 2, "stride": 2}),
+        (2, {"padding": (1, 2), "dilation": 2}),
+        (2, {"padding": "same"}),
+        (2, {"groups": 2, "stride": (2, 1)}),
+    ],
+)
+def test_empty_batch_gives_torch_empty_output_and_zero_gradients(
+    ndim: int, kwargs: dict, compression: float
+) -> None:
+    shape = (0, 4, 9) if ndim == 1 else (0, 4, 9, 8)
+    x = torch.randn(shape, requires_grad=True)
+    w = torch.randn(6, 4 // kwargs.get("groups", 1), *([3] * ndim), requires_grad=True)
+    b = torch.randn(6, requires_grad=True)
+    y = OURS[ndim](x, w, b, compression=compression, **kwargs)
+    expected = TORCH[ndim](x, w, b, **kwargs)
+    assert y.shape == expected.shape and y.dtype == expected.dtype
+    grads = torch.autograd.grad(y.sum(), (x, w, b))
+    want = torch.autograd.grad(expected.sum(), (x, w, b))
+    for got, ref in zip(grads, want, strict=True):
+        assert got.shape == ref.shape
+        torch.testing.assert_close(got, ref)
+
+
+def test_conv_spec_checks_once_and_bandlimited_conv_uses_it() -> None:
+    spec = conv_spec(2, (3, 2), stride=(2, 1), padding=1, dilation=1, groups=1)
+    assert spec.pads == ((1, 1), (1, 1)) and spec.kernel_size == (3, 2)
+    x, w = torch.randn(2, 3, 10, 9), torch.randn(4, 3, 3, 2)
+    plan = conv_plan(spec, (10, 9), 0.4)
+    assert conv_plan(spec, (10, 9), 0.4) is plan  # per-shape geometry, built once
+    direct = bandlimited_conv2d(x, w, stride=(2, 1), padding=1, compression=0.4)
+    torch.testing.assert_close(bandlimited_conv(x, w, None, spec, 0.4), direct)
+    filters = conv_filter_spectrum(w, plan)
+    assert filters.shape == (*plan.band.kept_shape, 4, 3)
+    torch.testing.assert_close(
+        bandlimited_conv(x, w, None, spec, 0.4, filters=filters, plan=plan), direct
+    )
+    with pytest.raises(ValueError, match=r"kernel size \(3, 3\), the spec expects \(3, 2\)"):
+        bandlimited_conv(x, torch.randn(4, 3, 3, 3), None, spec, 0.4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"groups": 1.0}, TypeError, r"`groups` must be an int >= 1, got 1.0"),
+        ({"groups": True}, TypeError, r"`groups` must be an int >= 1, got True"),
+        ({"groups": 0}, ValueError, r"`groups` must be an int >= 1, got 0"),
+        ({"ndim": 3}, ValueError, r"`ndim` must be 1 or 2, got 3"),
+        ({"kernel_size": 0}, ValueError, r"`kernel_size` must be >= 1, got 0"),
+        ({"padding": "same", "stride": 2}, ValueError, r"padding='same' requires stride 1"),
+    ],
+)
+def test_conv_spec_bad_arguments(kwargs: dict, error: type, match: str) -> None:
+    args = {"ndim": 2, "kernel_size": 3, **kwargs}
+    with pytest.raises(error, match=match):
+        conv_spec(**args)

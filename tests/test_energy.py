@@ -164,3 +164,12 @@ def test_shape_mismatch() -> None:
         band_energy_fraction(torch.ones(8, 4), band_for((8, 8), 0.5))
     with pytest.raises(ValueError, match=r"`signal_shape`"):
         band_for_energy(torch.ones(5), (8, 8, 8), 0.9)
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_power_map_of_an_empty_batch_is_zero(ndim: int) -> None:
+    from lightning_spectral.functional import power_map
+
+    shape = (0, 3, 8) if ndim == 1 else (0, 3, 8, 6)
+    power = power_map(torch.randn(shape), ndim)
+    assert power.shape == ((5,) if ndim == 1 else (8, 4)) and not power.any()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 import pytest
 import torch
@@ -13,17 +14,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch._dynamo.testing import CompileCounter
+from torch.nn.utils import parametrize
 
-from lightning_spectral import kernels
 from lightning_spectral.functional import (
     band_energy_fraction,
     band_for,
     band_for_energy,
+    bandlimited_conv,
     bandlimited_conv1d,
     bandlimited_conv2d,
     power_map,
 )
 from lightning_spectral.nn import BandLimitedConv1d, BandLimitedConv2d, band_limit_config
+from lightning_spectral.nn import conv as conv_module
+from lightning_spectral.transforms import set_compression_
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
@@ -121,12 +125,13 @@ def test_conv1d_compression_matches_functional():
 
 def test_direct_path_only_at_zero_compression(monkeypatch):
     calls = []
+    fft_conv = conv_module.bandlimited_conv
 
     def spy(*args, **kwargs):
-        calls.append(args[-1])
-        return bandlimited_conv2d(*args, **kwargs)
+        calls.append(args[4])  # the compression
+        return fft_conv(*args, **kwargs)
 
-    monkeypatch.setattr(kernels, "bandlimited_conv2d", spy)
+    monkeypatch.setattr(conv_module, "bandlimited_conv", spy)
     conv = BandLimitedConv2d(2, 2, 3, padding=1)
     x = torch.randn(1, 2, 8, 8)
     torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
@@ -374,3 +379,230 @@ def test_compile_one_graph_per_mode_and_per_compression(torch_backend):
     # A float attribute would have turned symbolic after its first change (and broken the
     # band choice into graph breaks); the integer ratios keep it a guarded constant.
     assert counter.frame_count == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Degenerate input, autocast, restored state
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["fixed", "energy"])
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_modules_take_an_empty_batch_like_torch(ndim: int, mode: str) -> None:
+    cls, plain_cls = (BandLimitedConv1d, nn.Conv1d) if ndim == 1 else (BandLimitedConv2d, nn.Conv2d)
+    energy = 0.9 if mode == "energy" else None
+    conv = cls(3, 4, 3, padding=1, stride=2, compression=0.5, mode=mode, energy=energy)
+    plain = plain_cls(3, 4, 3, padding=1, stride=2)
+    plain.load_state_dict(conv.state_dict(), strict=False)
+    x = torch.randn(0, 3, *([9] * ndim), requires_grad=True)
+    for training in (True, False):
+        conv.train(training)
+        y = conv(x)
+        expected = plain(x)
+        assert y.shape == expected.shape
+        y.sum().backward()
+        assert torch.equal(conv.weight.grad, torch.zeros_like(conv.weight))
+        conv.zero_grad()
+
+
+@pytest.mark.parametrize("compression", [0.0, 0.5])
+def test_module_under_autocast_returns_the_autocast_dtype_at_every_compression(compression):
+    conv = BandLimitedConv2d(2, 3, 3, padding=1, compression=compression)
+    x = torch.randn(2, 2, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = nn.Conv2d.forward(conv, x).dtype  # torch's own rule
+        assert conv(x).dtype == expected == torch.bfloat16
+        conv.eval()
+        assert conv(x).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"version": -1}, ValueError, r"`version` must be >= 1, got -1"),
+        ({"version": True}, TypeError, r"`version` must be an int, got True"),
+        ({"version": "1"}, TypeError, r"`version` must be an int, got '1'"),
+        ({"compression": "0.5"}, TypeError, "compression"),
+        ({"compression": 1.5}, ValueError, r"compression.*\[0, 1\)"),
+        ({"eval_compression": -0.1}, ValueError, "eval_compression"),
+        ({"mode": 3}, TypeError, "`mode` must be one of"),
+        ({"mode": "energy", "energy": "high"}, TypeError, "energy"),
+        ({"surprise": 1}, ValueError, r"keys must be among"),
+    ],
+)
+def test_restored_state_is_validated_like_constructor_arguments(change, error, match):
+    conv = BandLimitedConv2d(1, 1, 3, compression=0.25)
+    state = conv.state_dict()
+    state["_extra_state"] = {**state["_extra_state"], **change}
+    with pytest.raises(error, match=match):
+        conv.load_state_dict(state)
+    assert conv.compression == 0.25  # nothing changed
+    with pytest.raises(TypeError, match="must be a dict"):
+        conv.set_extra_state([("compression", 0.5)])
+
+
+def test_nonfinite_samples_are_skipped_counted_and_warned_once():
+    conv = BandLimitedConv2d(1, 1, 3, padding=1, mode="energy", energy=0.9, compression=0.3)
+    clean = torch.randn(3, 1, 8, 8)
+    dirty = clean.clone()
+    dirty[1, 0, 2, 2] = float("nan")
+    conv(dirty)
+    assert int(conv.stats_count) == 2 and int(conv.stats_skipped) == 1
+    reference = BandLimitedConv2d(1, 1, 3, padding=1, mode="energy", energy=0.9)
+    reference(clean[[0, 2]])
+    torch.testing.assert_close(conv.stats_power, reference.stats_power)
+    with pytest.warns(UserWarning, match=r"layer conv1: 1 input sample\(s\) with nan/inf"):
+        band = conv.update_band(name="conv1")
+    assert band == reference.update_band()
+    conv(dirty)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per layer
+        conv.update_band(name="conv1")
+
+
+def test_band_is_kept_when_no_finite_sample_was_seen():
+    conv = BandLimitedConv2d(1, 1, 3, padding=1, mode="energy", energy=0.9, compression=0.3)
+    conv(torch.full((2, 1, 8, 8), float("inf")))
+    assert int(conv.stats_count) == 0 and int(conv.stats_skipped) == 2
+    with pytest.warns(UserWarning) as record:
+        band = conv.update_band(power=conv.stats_power, name="conv1")
+    messages = [str(w.message) for w in record]
+    assert any("2 input sample(s) with nan/inf" in m for m in messages)
+    assert any("no finite energy" in m for m in messages)
+    assert conv.compression == 0.3 and band == band_for((10, 10), 0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Eval-mode filter spectrum cache
+# ---------------------------------------------------------------------------------------------
+
+
+def _uncached(conv, x):
+    """The eval output computed from scratch: the truth a cached forward must equal."""
+    return bandlimited_conv(
+        x, conv.weight, conv.bias, conv._conv_spec(), conv.eval_compression
+    ).detach()
+
+
+def _eval_conv(ndim=2, **kwargs):
+    cls = BandLimitedConv1d if ndim == 1 else BandLimitedConv2d
+    torch.manual_seed(0)
+    return cls(3, 4, 3, padding=1, compression=0.5, **kwargs).eval()
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_cache_gives_equal_eval_outputs_and_reports_its_bytes(ndim):
+    conv = _eval_conv(ndim)
+    x = torch.randn(2, 3, *([10] * ndim))
+    assert conv.cache_bytes == 0
+    with torch.no_grad():
+        first = conv(x)
+        cached = conv._cache_value
+        second = conv(x)
+    assert cached is not None and conv._cache_value is cached  # reused, not recomputed
+    band = conv.band()
+    assert conv.cache_bytes == band.num_kept * 4 * 3 * 8  # complex64 (kept, O, C)
+    assert f"cache_bytes={conv.cache_bytes}" in repr(conv)
+    torch.testing.assert_close(first, _uncached(conv, x), rtol=0, atol=0)
+    torch.testing.assert_close(second, first, rtol=0, atol=0)
+    conv.spectrum_cache = False
+    assert conv.cache_bytes == 0 and "spectrum_cache=off" in repr(conv)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), first, rtol=0, atol=0)
+    assert conv._cache_value is None
+
+
+def _assert_fresh(conv, x):
+    with torch.no_grad():
+        got = conv(x)
+    torch.testing.assert_close(got, _uncached(conv, x), rtol=0, atol=0)
+
+
+def test_cache_invalidation_paths():
+    conv = _eval_conv()
+    x = torch.randn(2, 3, 10, 10)
+    _assert_fresh(conv, x)
+    with torch.no_grad():  # in-place update: the version counter moves
+        conv.weight.mul_(-2.0)
+    _assert_fresh(conv, x)
+    other = _eval_conv()
+    with torch.no_grad():
+        other.weight.normal_()
+    conv.load_state_dict(other.state_dict())  # load_state_dict
+    _assert_fresh(conv, x)
+    set_compression_(conv, eval_compression=0.75)  # the band changes
+    _assert_fresh(conv, x)
+    conv.eval_compression = 0.25
+    _assert_fresh(conv, x)
+    _assert_fresh(conv, torch.randn(1, 3, 12, 9))  # another input size
+    conv.to(torch.float64)  # dtype (and storage) change
+    assert conv.cache_bytes == 0
+    _assert_fresh(conv, x.double())
+    assert conv._cache_value.dtype == torch.complex128
+    conv.train()  # training never uses (and drops) the cache
+    assert conv.cache_bytes == 0
+    conv.eval()
+    _assert_fresh(conv, x.double())
+    conv.weight.data.mul_(3.0)  # bypasses the version counter: documented, clear by hand
+    conv.clear_spectrum_cache()
+    _assert_fresh(conv, x.double())
+
+
+def test_cache_follows_a_parametrized_weight():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.factor = nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, weight):
+            return weight * self.factor
+
+    conv = _eval_conv()
+    parametrize.register_parametrization(conv, "weight", Scale())
+    x = torch.randn(2, 3, 10, 10)
+    _assert_fresh(conv, x)
+    cached = conv._cache_value
+    _assert_fresh(conv, x)
+    assert conv._cache_value is cached  # recomputed weight, same sources: a hit
+    with torch.no_grad():
+        conv.parametrizations.weight[0].factor.fill_(-3.0)
+    _assert_fresh(conv, x)
+    with torch.no_grad():
+        conv.parametrizations.weight.original.add_(1.0)
+    _assert_fresh(conv, x)
+
+
+def test_cache_is_bypassed_when_the_weight_needs_a_gradient():
+    conv = _eval_conv()
+    x = torch.randn(2, 3, 10, 10)
+    y = conv(x)  # eval, grad enabled, weight requires grad
+    assert conv._cache_value is None
+    y.sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+    with torch.inference_mode():
+        conv(x)
+    assert conv._cache_value.is_inference()
+    x_leaf = x.clone().requires_grad_()
+    conv.weight.requires_grad_(False)  # frozen weight, gradient w.r.t. the input only
+    conv(x_leaf).sum().backward()  # the inference-mode spectrum is not saved for backward
+    assert x_leaf.grad is not None
+
+
+def test_cache_budget_and_switch_are_validated():
+    conv = _eval_conv()
+    x = torch.randn(2, 3, 10, 10)
+    conv.spectrum_cache_budget = 16
+    with torch.no_grad(), pytest.warns(UserWarning, match="over spectrum_cache_budget=16"):
+        conv(x)
+    assert conv.cache_bytes == 0
+    conv.spectrum_cache_budget = None
+    _assert_fresh(conv, x)
+    assert conv.cache_bytes > 0
+    conv.spectrum_cache_budget = 0  # lowering the budget frees what is over it
+    assert conv.cache_bytes == 0
+    with pytest.raises(TypeError, match="`spectrum_cache` must be a bool, got 1"):
+        conv.spectrum_cache = 1
+    with pytest.raises(ValueError, match=r"`spectrum_cache_budget` must be an int >= 0, got -1"):
+        conv.spectrum_cache_budget = -1
+    with pytest.raises(TypeError, match="`spectrum_cache_budget` must be an int or None"):
+        conv.spectrum_cache_budget = 1.5

@@ -56,7 +56,9 @@ def _callbacks(energy: bool) -> list[pl.Callback]:
 
 
 def _data(energy: bool) -> TensorDataset:
-    data = dataset(n=8 * BATCHES)
+    # The last batch of every epoch is smaller (6): a resume after the epoch's full batches
+    # must not take it for the epoch's largest one (the monitor's saved-bytes figures).
+    data = dataset(n=8 * BATCHES - 2)
     if energy:
         # The first half of every epoch is nearly constant (DC), the second half white noise:
         # a band chosen from the batches after a mid-epoch resume point alone would be wider.
@@ -113,21 +115,8 @@ def test_mid_epoch_resume_equals_the_uninterrupted_run(uninterrupted, tmp_path, 
     assert all(p.dropout_draws == EPOCHS * BATCHES for p in pools)
 
 
-def _monitor_gap(request: pytest.FixtureRequest, energy: bool) -> None:
-    """Fixed mode: only EnergyCompressionMonitor needs the statistics, and it does not save them."""
-    if not energy:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="EnergyCompressionMonitor switches `track_stats` on in on_train_epoch_start "
-                "and does not save fixed-mode layers' statistics (callbacks/monitor.py)",
-            )
-        )
-
-
-def test_mid_epoch_checkpoint_holds_the_epochs_partial_statistics(uninterrupted, request):
-    energy, root, _ = uninterrupted
-    _monitor_gap(request, energy)
+def test_mid_epoch_checkpoint_holds_the_epochs_partial_statistics(uninterrupted):
+    _, root, _ = uninterrupted
     saved = torch.load(root / "ckpt" / "step=6.ckpt", weights_only=True).get(STATISTICS_KEY)
     assert saved is not None and set(saved) == {"net.features.0", "net.features.3"}
     for entry in saved.values():
@@ -169,15 +158,21 @@ def test_malformed_statistics_name_the_layer():
         )
 
 
-def test_mid_epoch_resume_logs_the_same_energy_curves(uninterrupted, tmp_path, request):
+@pytest.mark.parametrize("step", [3, 6])
+def test_mid_epoch_resume_logs_the_same_spectral_curves(uninterrupted, tmp_path, step):
     energy, root, _ = uninterrupted
-    _monitor_gap(request, energy)
-    trainer, _ = _fit(tmp_path, energy, ckpt_path=root / "ckpt" / "step=6.ckpt")
+    trainer, _ = _fit(tmp_path, energy, ckpt_path=root / "ckpt" / f"step={step}.ckpt")
     want = scalars(root / "tb" / "version_0")
     got = scalars(trainer.logger.log_dir)
-    for layer in ("net.features.0", "net.features.3"):
-        tag = f"spectral/{layer}/input_energy"
-        assert got[tag] == want[tag][1:], tag  # epochs 1 and 2, at the same global steps
+    spectral = sorted(tag for tag in want if tag.startswith("spectral/"))
+    assert {"spectral/net.features.0/input_energy", "spectral/saved_spectrum_bytes"} <= set(
+        spectral
+    )
+    assert sorted(tag for tag in got if tag.startswith("spectral/")) == spectral
+    first = step // BATCHES  # the interrupted epoch, logged at its end by the resumed run
+    for tag in spectral:
+        assert len(want[tag]) == EPOCHS, tag
+        assert got[tag] == want[tag][first:], tag  # the same values at the same global steps
 
 
 # Found in the same audit: energy mode that would silently move no band.
@@ -231,3 +226,45 @@ def test_statistics_are_not_reused_across_batches_of_one_accumulated_step():
     conv(torch.randn(4, 1, 8, 8))  # the next batch, same global step
     progress.ready = 2
     assert reduced_statistics(trainer, [("conv", conv)])["conv"].count == 8
+
+
+def test_resume_from_an_epochs_last_batch_starts_the_next_epochs_statistics(tmp_path):
+    # A checkpoint written at the end of an epoch's last batch (step 8 of 4-batch epochs):
+    # Lightning 2.6 resumes it as a mid-epoch restart and runs the next epoch without calling
+    # on_train_epoch_start, so per-epoch state must start from the epoch number, not the hook.
+    def fit(root, ckpt_path=None) -> dict:
+        pl.seed_everything(7)
+        checkpoint = ModelCheckpoint(
+            dirpath=root / "ckpt", filename="{step}", every_n_train_steps=2 * BATCHES, save_top_k=-1
+        )
+        callbacks = [BandLimitCallback(compression=0.3), EnergyCompressionMonitor(), checkpoint]
+        trainer = make_trainer(root, callbacks, max_epochs=EPOCHS, limit_train_batches=BATCHES)
+        # A plain loader restarts at the epoch's first batch: right at an epoch boundary.
+        train = torch.utils.data.DataLoader(_data(False), batch_size=8)
+        trainer.fit(LitClassifier(drift=1.0), train, loader(seed=1), ckpt_path=ckpt_path)
+        return scalars(trainer.logger.log_dir)
+
+    want = fit(tmp_path / "uninterrupted")
+    got = fit(tmp_path / "resumed", tmp_path / "uninterrupted" / "ckpt" / "step=8.ckpt")
+    last = EPOCHS * BATCHES - 1
+    for tag in (t for t in want if t.startswith("spectral/")):
+        assert got[tag] == [(last, dict(want[tag])[last])], tag  # the last epoch alone
+
+
+def test_resume_from_an_epochs_last_batch_follows_the_compression_schedule(tmp_path):
+    def fit(root, ckpt_path=None) -> LitClassifier:
+        pl.seed_everything(7)
+        checkpoint = ModelCheckpoint(
+            dirpath=root / "ckpt", filename="{step}", every_n_train_steps=BATCHES, save_top_k=-1
+        )
+        callbacks = [BandLimitCallback(compression=0.3, schedule={1: 0.5}), checkpoint]
+        trainer = make_trainer(root, callbacks, max_epochs=2, limit_train_batches=BATCHES)
+        model = LitClassifier(drift=1.0)
+        train = torch.utils.data.DataLoader(_data(False), batch_size=8)
+        trainer.fit(model, train, loader(seed=1), ckpt_path=ckpt_path)
+        return model
+
+    want = fit(tmp_path / "uninterrupted")
+    got = fit(tmp_path / "resumed", tmp_path / "uninterrupted" / "ckpt" / f"step={BATCHES}.ckpt")
+    assert got.net.features[0].compression == want.net.features[0].compression == 0.5
+    assert got.losses == want.losses[BATCHES:]

@@ -175,9 +175,15 @@ def load_statistics(
         layers: ``(name, band-limited conv)`` pairs, on their training device.
         saved: ``checkpoint[STATISTICS_KEY]``, or ``None`` (nothing to restore).
 
+    It also forgets the reductions :func:`reduced_statistics` cached for these layers: it is
+    called at every fit's start, and a second fit of the same model repeats the first one's
+    ``(epoch, global_step, batch)`` counters, so a cached sum would be the earlier fit's.
+
     Raises:
         ValueError: if an entry does not have the layout :func:`save_statistics` writes.
     """
+    for _, module in layers:
+        _CACHE.pop(module, None)
     if not saved:
         return
     rank, world = trainer.global_rank, trainer.world_size

@@ -105,6 +105,7 @@ class BandLimitCallback(SpectralRewriteCallback):
                 f"with mode='energy' the bands follow the input energy (got {schedule!r})"
             )
         self._boundary_done: int | None = None
+        self._scheduled_epoch: int | None = None  # the epoch whose scheduled compression is set
         self._statistics_to_load: dict[str, Any] | None = None
 
     def compression_at(self, epoch: int) -> float:
@@ -131,14 +132,22 @@ class BandLimitCallback(SpectralRewriteCallback):
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.schedule is not None:
+        for _, module in self._energy_layers(pl_module):
+            module.reset_stats()
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        # Checked per batch, not in on_train_epoch_start: Lightning skips that hook on a
+        # mid-epoch resume and for the epoch after a resume from an epoch's last batch.
+        if self.schedule is not None and self._scheduled_epoch != trainer.current_epoch:
             transforms.set_compression_(
                 pl_module,
                 compression=self.compression_at(trainer.current_epoch),
                 **self._selection(),
             )
-        for _, module in self._energy_layers(pl_module):
-            module.reset_stats()
+            self._scheduled_epoch = trainer.current_epoch
 
     @override
     def on_train_batch_end(
@@ -163,6 +172,7 @@ class BandLimitCallback(SpectralRewriteCallback):
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._boundary_done = None
+        self._scheduled_epoch = None
         layers = transforms.spectral_modules(pl_module)
         if self.mode == "energy" and layers and not self._energy_layers(pl_module):
             # The rewrite converts plain convolutions only: layers band-limited in fixed mode

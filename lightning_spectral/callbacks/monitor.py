@@ -19,9 +19,12 @@ from lightning_spectral import transforms
 from lightning_spectral.callbacks import _figures
 from lightning_spectral.callbacks._common import check_strategy
 from lightning_spectral.callbacks._statistics import (
+    STATISTICS_KEY,
     LayerStatistics,
     is_last_train_batch,
+    load_statistics,
     reduced_statistics,
+    save_statistics,
 )
 from lightning_spectral.functional import Band, band_energy_fraction, check_choice, check_int
 
@@ -60,6 +63,8 @@ class EnergyCompressionMonitor(Callback):
     summed across ranks once, at the end of the epoch's last training batch (with
     ``logging_interval="step"``, at every training step: one collective per step). The order of
     this callback and :class:`~lightning_spectral.callbacks.BandLimitCallback` does not matter.
+    A checkpoint written in the middle of an epoch keeps the statistics accumulated so far and
+    the largest batch size seen, so a run resumed from it logs what the uninterrupted run logs.
 
     With ``log_spectra_every_n_epochs=n`` it also writes, every ``n`` epochs (after the epoch's
     last training batch, at ``global_step=trainer.global_step``) and on global rank zero, to the
@@ -111,9 +116,12 @@ class EnergyCompressionMonitor(Callback):
         self.logging_interval = logging_interval
         self.log_spectra_every_n_epochs = every
         self._batch_size = 1
+        # The training epoch the layers' statistics and the fields below belong to.
+        self._epoch: int | None = None
         self._epoch_metrics: dict[str, Any] | None = None
         self._tensorboard: TensorBoardLogger | None = None
         self._draw = False
+        self._statistics_to_load: dict[str, Any] | None = None
         # Layers to draw at the end of the epoch: (name, layer, statistics, train band, filter
         # power), gathered at the last training batch on global rank zero when figures are due.
         self._pending: list[tuple[str, Any, LayerStatistics | None, Band, torch.Tensor]] | None = (
@@ -125,6 +133,9 @@ class EnergyCompressionMonitor(Callback):
         if stage != "fit":
             return
         check_strategy(trainer, type(self).__name__)
+        # A new fit starts a new epoch's bookkeeping, unless a checkpoint restores it next.
+        self._epoch = None
+        self._statistics_to_load = None
         if not trainer.loggers:
             raise MisconfigurationException(
                 "EnergyCompressionMonitor logs through the trainer's logger, but the trainer has "
@@ -158,7 +169,66 @@ class EnergyCompressionMonitor(Callback):
             )
 
     @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        save_statistics(trainer, transforms.spectral_modules(pl_module), checkpoint)
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._statistics_to_load = checkpoint.get(STATISTICS_KEY)
+
+    @property
+    @override
+    def state_key(self) -> str:
+        # Stateful callbacks need distinct keys: monitors with different settings may coexist.
+        return self._generate_state_key(
+            logging_interval=self.logging_interval,
+            log_spectra_every_n_epochs=self.log_spectra_every_n_epochs,
+        )
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        # The epoch in progress and its largest batch so far: a mid-epoch resume sees only
+        # the rest of the epoch.
+        return {"epoch": self._epoch, "batch_size": self._batch_size}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        missing = {"epoch", "batch_size"} - set(state_dict)
+        if missing:
+            raise ValueError(
+                f"EnergyCompressionMonitor checkpoint state must have the keys 'epoch' and "
+                f"'batch_size', got keys {sorted(state_dict)}"
+            )
+        epoch, size = state_dict["epoch"], state_dict["batch_size"]
+        for key, value, low in (("epoch", epoch, 0), ("batch_size", size, 1)):
+            if key == "epoch" and value is None:
+                continue  # saved before the first training batch
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(
+                    f"EnergyCompressionMonitor checkpoint state `{key}` must be an int, got "
+                    f"{type(value).__name__} {value!r}"
+                )
+            if value < low:
+                raise ValueError(
+                    f"EnergyCompressionMonitor checkpoint state `{key}` must be >= {low}, "
+                    f"got {value}"
+                )
+        self._epoch, self._batch_size = epoch, size
+
+    @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Here, not in setup: Lightning restores callbacks (on_load_checkpoint) after setup.
+        # A mid-epoch resume skips on_train_epoch_start, so tracking starts here too, and the
+        # interrupted epoch's statistics are put back before its next batch.
+        layers = transforms.spectral_modules(pl_module)
+        for _, module in layers:
+            module.track_stats = True
+        load_statistics(trainer, layers, self._statistics_to_load)
+        self._statistics_to_load = None
         spectral = (
             transforms.spectral_modules(pl_module)
             or transforms.spectral_pools(pl_module)
@@ -181,15 +251,6 @@ class EnergyCompressionMonitor(Callback):
             )
 
     @override
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for _, module in transforms.spectral_modules(pl_module):
-            module.track_stats = True
-            module.reset_stats()
-        self._batch_size = 1
-        self._epoch_metrics = None
-        self._pending = None
-
-    @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Accumulating costs an FFT per forward: stop once nobody reads the statistics.
         for _, module in transforms.spectral_modules(pl_module):
@@ -200,6 +261,11 @@ class EnergyCompressionMonitor(Callback):
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
+        # At the epoch's first batch, not in on_train_epoch_start: Lightning skips that hook
+        # on a mid-epoch resume (the restored epoch continues) and also for the epoch after a
+        # resume from a checkpoint written at an epoch's last batch (that one must start).
+        if self._epoch != trainer.current_epoch:
+            self._start_epoch(trainer, pl_module)
         # If the batch size cannot be inferred, the saved-bytes figures count per sample.
         with contextlib.suppress(MisconfigurationException):
             self._batch_size = max(self._batch_size, extract_batch_size(batch))
@@ -242,6 +308,15 @@ class EnergyCompressionMonitor(Callback):
             self._pending = None
 
     # ---------------------------------------------------------------------------------------
+
+    def _start_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Forget the previous epoch: its statistics, largest batch, metrics and figures."""
+        for _, module in transforms.spectral_modules(pl_module):
+            module.reset_stats()
+        self._epoch = trainer.current_epoch
+        self._batch_size = 1
+        self._epoch_metrics = None
+        self._pending = None
 
     @staticmethod
     def _parametrized(pl_module: pl.LightningModule) -> list[tuple[str, torch.nn.Module]]:

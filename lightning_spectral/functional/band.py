@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 
+from lightning_spectral.functional._checks import geometry_cache
 from lightning_spectral.functional.validation import check_number
 
 __all__ = [
@@ -161,7 +161,7 @@ def _check_signal_shape(signal_shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-@lru_cache(maxsize=512)
+@geometry_cache(maxsize=512)
 def band_chain(signal_shape: tuple[int, ...]) -> tuple[Band, ...]:
     """All candidate bands for a signal shape, smallest (DC only) to full, strictly nested.
 
@@ -192,7 +192,7 @@ def band_chain(signal_shape: tuple[int, ...]) -> tuple[Band, ...]:
     return tuple(chain)
 
 
-@lru_cache(maxsize=4096)
+@geometry_cache(maxsize=4096)
 def _band_for(signal_shape: tuple[int, ...], compression: float) -> Band:
     chain = band_chain(signal_shape)
     # Closest achieved compression; on a tie the larger band (iterate from the largest).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from lightning_spectral.functional._checks import compute_dtype, fft_precision
 from lightning_spectral.functional.band import Band, band_chain, spectrum_shape
 from lightning_spectral.functional.validation import check_number
 
@@ -67,9 +68,11 @@ def power_map(signal: torch.Tensor, ndim: int) -> torch.Tensor:
     Returns:
         Real ``spectrum_shape(signal.shape[-ndim:])`` in float32 (float64 for float64 input).
     """
-    real = torch.float64 if signal.dtype == torch.float64 else torch.float32
-    with torch.autocast(device_type=signal.device.type, enabled=False):
-        x = signal.detach().to(real)
+    real = compute_dtype(signal.dtype)
+    x = signal.detach().to(real)
+    if x.numel() == 0:  # an empty batch carries no power (and MKL refuses empty transforms)
+        return x.new_zeros(spectrum_shape(tuple(x.shape[-ndim:])))
+    with fft_precision(signal.device):
         spectrum = torch.fft.rfftn(x, dim=tuple(range(-ndim, 0)))
         power = spectrum.real.square() + spectrum.imag.square()
         power = power.reshape(-1, *power.shape[-ndim:]).sum(0)

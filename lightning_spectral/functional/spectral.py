@@ -29,14 +29,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 
+from lightning_spectral.functional._checks import compute_dtype, fft_precision, geometry_cache
 from lightning_spectral.functional.band import Band
 
 __all__ = [
+    "analysis_plan",
+    "apply_analysis",
+    "apply_synthesis",
     "band_analysis",
     "band_irfft",
     "band_rfft",
@@ -44,16 +47,12 @@ __all__ = [
     "filter_spectrum",
     "filter_spectrum_fm",
     "spectral_contract",
+    "synthesis_plan",
 ]
 
 
 def _complex_dtype(real: torch.dtype) -> torch.dtype:
     return torch.complex128 if real == torch.float64 else torch.complex64
-
-
-def _real_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 stays, everything else (half, bfloat16, float32) is computed in float32."""
-    return torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
 
 
 # Cost model, in nanoseconds per transformed line on the 2-core reference CPU (AVX2, MKL): a
@@ -145,7 +144,7 @@ def _angles(axis: _Axis) -> torch.Tensor:
     return turns * (2.0 * math.pi / axis.size)
 
 
-@lru_cache(maxsize=512)
+@geometry_cache(maxsize=512)
 def _matrix(axis: _Axis, adjoint: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """DFT matrix of one axis with the axis scale folded in (cached per layer geometry).
 
@@ -173,7 +172,7 @@ def _matrix(axis: _Axis, adjoint: bool, dtype: torch.dtype, device: torch.device
 _Weights = torch.Tensor | float | None
 
 
-@lru_cache(maxsize=512)
+@geometry_cache(maxsize=512)
 def _weights(plan: _Plan, adjoint: bool, dtype: torch.dtype, device: torch.device) -> _Weights:
     """Per-frequency factor of the FFT axes (matrices carry their own), broadcastable to the
     frequency-major ``(*kept_shape, lead)`` (size 1 along matrix axes): a tensor, a plain
@@ -307,7 +306,7 @@ def _columns_adjoint(spectrum: torch.Tensor, axis: _Axis) -> torch.Tensor:
         full = torch.fft.irfft(spectrum, n=axis.size, dim=-1, norm="forward")
         return full[..., _slice_positions(axis)]
     lead = spectrum.shape[:-1]
-    real = _real_dtype(spectrum.dtype)
+    real = compute_dtype(spectrum.dtype)
     interleaved = torch.view_as_real(spectrum.contiguous()).reshape(-1, 2 * len(axis.freqs))
     out = interleaved @ _matrix(axis, True, real, spectrum.device)
     return out.view(*lead, axis.count)
@@ -322,7 +321,7 @@ def _adjoint(kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
     count = math.prod(lead)
     cdtype = kept.dtype
     device = kept.device
-    weights = _weights(plan, True, _real_dtype(cdtype), device)
+    weights = _weights(plan, True, compute_dtype(cdtype), device)
     flat = kept.reshape(*kept_shape, count)
     counts = tuple(axis.count for axis in plan)
     cols = plan[-1]
@@ -372,7 +371,7 @@ class _Analysis(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         # Autocast off: a backward run inside an autocast region must not compute in bf16.
-        with torch.autocast(grad.device.type, enabled=False):
+        with fft_precision(grad.device):
             return _Adjoint.apply(grad, ctx.plan), None
 
 
@@ -386,12 +385,76 @@ class _Adjoint(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        with torch.autocast(grad.device.type, enabled=False):
-            return _Analysis.apply(grad.to(_real_dtype(grad.dtype)), ctx.plan), None
+        with fft_precision(grad.device):
+            return _Analysis.apply(grad.to(compute_dtype(grad.dtype)), ctx.plan), None
 
 
-def _checked_origin(origin: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
-    return (0,) * ndim if origin is None else tuple(int(o) for o in origin)
+@geometry_cache(maxsize=2048)
+def analysis_plan(
+    band: Band, origin: tuple[int, ...], step: tuple[int, ...], sizes: tuple[int, ...]
+) -> _Plan:
+    """Geometry of :func:`band_analysis` for one signal size, built once and reused.
+
+    Args:
+        band: the kept set.
+        origin: zeros before the signal per spatial dimension.
+        step: spacing of the samples per spatial dimension.
+        sizes: number of samples per spatial dimension.
+
+    Returns:
+        An opaque, hashable plan for :func:`apply_analysis`.
+
+    Example:
+        >>> from lightning_spectral.functional import band_for
+        >>> plan = analysis_plan(band_for((8,), 0.5), (0,), (1,), (8,))
+        >>> apply_analysis(torch.ones(2, 8), plan).shape  # (kept, lead)
+        torch.Size([3, 2])
+    """
+    return _make_plan(band, list(zip(origin, step, sizes, strict=True)), synthesis_scale=False)
+
+
+@geometry_cache(maxsize=2048)
+def synthesis_plan(band: Band, output_size: tuple[int, ...], stride: tuple[int, ...]) -> _Plan:
+    """Geometry of :func:`band_synthesis` for one output size, built once and reused.
+
+    Args:
+        band: the kept set.
+        output_size: number of output positions per spatial dimension.
+        stride: step between output positions per spatial dimension.
+
+    Returns:
+        An opaque, hashable plan for :func:`apply_synthesis`.
+    """
+    positions = [(0, s, n) for s, n in zip(stride, output_size, strict=True)]
+    return _make_plan(band, positions, synthesis_scale=True)
+
+
+def apply_analysis(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """:func:`band_analysis` with a precomputed :func:`analysis_plan` (no geometry work).
+
+    Args:
+        signal: real ``(*lead, *sizes)``; half precision is computed in float32.
+        plan: from :func:`analysis_plan`.
+
+    Returns:
+        Complex ``(*kept_shape, *lead)``, contiguous (frequency-major).
+    """
+    with fft_precision(signal.device):
+        return _Analysis.apply(signal.to(compute_dtype(signal.dtype)), plan)
+
+
+def apply_synthesis(kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """:func:`band_synthesis` with a precomputed :func:`synthesis_plan`.
+
+    Args:
+        kept: complex ``(*kept_shape, *lead)`` (frequency-major; any strides).
+        plan: from :func:`synthesis_plan`.
+
+    Returns:
+        Real ``(*lead, *output_size)``.
+    """
+    with fft_precision(kept.device):
+        return _Adjoint.apply(kept, plan)
 
 
 def band_analysis(
@@ -417,12 +480,10 @@ def band_analysis(
         Complex ``(*band.kept_shape, *lead)``, contiguous (frequency-major).
     """
     ndim = band.ndim
-    origin = _checked_origin(origin, ndim)
-    step = (1,) * ndim if step is None else tuple(step)
-    sizes = signal.shape[-ndim:]
-    plan = _make_plan(band, list(zip(origin, step, sizes, strict=True)), synthesis_scale=False)
-    with torch.autocast(signal.device.type, enabled=False):
-        return _Analysis.apply(signal.to(_real_dtype(signal.dtype)), plan)
+    origin_t = (0,) * ndim if origin is None else tuple(int(o) for o in origin)
+    step_t = (1,) * ndim if step is None else tuple(int(s) for s in step)
+    sizes = tuple(signal.shape[-ndim:])
+    return apply_analysis(signal, analysis_plan(band, origin_t, step_t, sizes))
 
 
 def band_synthesis(
@@ -445,13 +506,9 @@ def band_synthesis(
         Real ``(*lead, *output_size)``.
     """
     ndim = band.ndim
-    output_size = band.signal_shape if output_size is None else tuple(output_size)
-    stride = (1,) * ndim if stride is None else tuple(stride)
-    plan = _make_plan(
-        band, [(0, s, n) for s, n in zip(stride, output_size, strict=True)], synthesis_scale=True
-    )
-    with torch.autocast(kept.device.type, enabled=False):
-        return _Adjoint.apply(kept, plan)
+    size_t = band.signal_shape if output_size is None else tuple(int(n) for n in output_size)
+    stride_t = (1,) * ndim if stride is None else tuple(int(s) for s in stride)
+    return apply_synthesis(kept, synthesis_plan(band, size_t, stride_t))
 
 
 def band_rfft(signal: torch.Tensor, band: Band) -> torch.Tensor:
@@ -499,7 +556,7 @@ def filter_spectrum_fm(
     Returns:
         Complex ``(*band.kept_shape, O, C_in / groups)``, contiguous.
     """
-    spectrum = band_analysis(weight.to(_real_dtype(dtype)), band, step=dilation)
+    spectrum = band_analysis(weight.to(compute_dtype(dtype)), band, step=dilation)
     return spectrum.to(dtype)
 
 

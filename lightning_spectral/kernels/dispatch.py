@@ -34,7 +34,6 @@ from typing import Literal
 
 import torch
 
-from lightning_spectral.functional import conv as _conv
 from lightning_spectral.functional import pooling as _pooling
 from lightning_spectral.functional._checks import (
     check_tensor,
@@ -42,7 +41,7 @@ from lightning_spectral.functional._checks import (
     fft_precision,
     to_tuple,
 )
-from lightning_spectral.functional.conv import Padding
+from lightning_spectral.functional.conv import Padding, bandlimited_conv, conv_spec
 from lightning_spectral.functional.spectral import spectral_contract
 from lightning_spectral.kernels.fallback import FallbackKey, fallback_reason, record_failure
 
@@ -51,6 +50,7 @@ __all__ = [
     "ENV_VAR",
     "bandlimited_conv1d",
     "bandlimited_conv2d",
+    "contract",
     "get_backend",
     "resolve_backend",
     "set_backend",
@@ -181,12 +181,20 @@ def _fallback_key(key: FallbackKey) -> FallbackKey | None:
     return None if get_backend() == "triton" else key
 
 
-def _contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> torch.Tensor:
-    """The channel contraction of the selected backend (hook of ``_bandlimited_conv``).
+def contract(spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> torch.Tensor:
+    """The channel contraction of the selected backend (hook of ``functional.bandlimited_conv``).
 
     In ``auto`` mode a Triton failure falls back to the torch path for this call and, remembered
     per :class:`~lightning_spectral.kernels.fallback.FallbackKey`, for later calls with the same
     shapes (rules in :mod:`lightning_spectral.kernels.fallback`).
+
+    Args:
+        spectrum: complex ``(B, C_in, *F)`` kept input spectrum (any strides).
+        filters: complex ``(C_out, C_in / groups, *F)`` kept filter spectrum (any strides).
+        groups: number of channel groups.
+
+    Returns:
+        Complex ``(B, C_out, *F)``, as :func:`lightning_spectral.functional.spectral_contract`.
     """
     if resolve_backend(spectrum.device) == "triton":
         from lightning_spectral.kernels.contract_triton import (
@@ -235,18 +243,10 @@ def bandlimited_conv1d(
     Returns:
         ``(B, C_out, L_out)`` (or ``(C_out, L_out)``), in the input's dtype.
     """
-    return _conv._bandlimited_conv(
-        input,
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        compression,
-        ndim=1,
-        contract=_contract,
-    )
+    check_tensor(input, "input", (2, 3))
+    check_tensor(weight, "weight", (3,))
+    spec = conv_spec(1, tuple(weight.shape[2:]), stride, padding, dilation, groups)
+    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
 
 
 def bandlimited_conv2d(
@@ -278,18 +278,10 @@ def bandlimited_conv2d(
     Returns:
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
-    return _conv._bandlimited_conv(
-        input,
-        weight,
-        bias,
-        stride,
-        padding,
-        dilation,
-        groups,
-        compression,
-        ndim=2,
-        contract=_contract,
-    )
+    check_tensor(input, "input", (3, 4))
+    check_tensor(weight, "weight", (4,))
+    spec = conv_spec(2, tuple(weight.shape[2:]), stride, padding, dilation, groups)
+    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
 
 
 def _pool(

@@ -8,6 +8,7 @@ from lightning_spectral.nn.conv import (
     MODES,
     BandLimitedConv1d,
     BandLimitedConv2d,
+    BandLimitedConvExport,
     band_limit_config,
 )
 from lightning_spectral.nn.parametrization import (
@@ -22,6 +23,7 @@ __all__ = [
     "MODES",
     "BandLimitedConv1d",
     "BandLimitedConv2d",
+    "BandLimitedConvExport",
     "PoolWindow",
     "SpectralFilterParametrization",
     "SpectralPool1d",

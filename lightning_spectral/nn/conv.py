@@ -24,6 +24,12 @@ map of its padded input (``stats_power``, ``stats_count``) with no host synchron
 callback at epoch end, after summing ``stats_power`` over ranks). Until then the layer runs at
 its ``compression``.
 
+**Eval cache.** In eval mode the filter spectrum at the kept frequencies is computed once and
+reused until the weight (version counter, storage, parametrization sources), the band, the dtype
+or the device changes (``cache_bytes``, ``spectrum_cache``, ``spectrum_cache_budget``).
+:meth:`~BandLimitedConv2d.export_form` bakes the layer into real tensors for ``torch.export``,
+ONNX and TorchScript.
+
 **torch.compile.** The compressions are kept internally as integer ratios, which dynamo
 specialises on (a plain float attribute would be turned into a symbolic float after its first
 change). Switching ``train()``/``eval()`` therefore costs one graph per mode, and changing a
@@ -34,33 +40,57 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
-from lightning_spectral import kernels
 from lightning_spectral.functional import (
     Band,
+    ConvSpec,
     band_energy_fraction,
     band_for,
     band_for_energy,
+    bandlimited_conv,
+    check_bool,
     check_choice,
     check_compression,
     check_energy,
+    check_int,
+    conv_filter_spectrum,
     conv_padding,
+    conv_plan,
+    conv_spec,
     power_map,
+    real_operators,
 )
+from lightning_spectral.functional._checks import to_tuple
+from lightning_spectral.functional.conv import RealOperators, _real_conv
+
+# The backend's channel contraction (torch or Triton); see docs/design.md for why the module
+# calls the functional entry point with it instead of the F.conv-style dispatch functions (the
+# eval cache passes a precomputed filter spectrum).
+from lightning_spectral.kernels.dispatch import contract as _backend_contract
+from lightning_spectral.kernels.dispatch import resolve_backend
 from lightning_spectral.nn._state import OptionalExtraState
 
-__all__ = ["MODES", "BandLimitedConv1d", "BandLimitedConv2d", "band_limit_config"]
+__all__ = [
+    "MODES",
+    "BandLimitedConv1d",
+    "BandLimitedConv2d",
+    "BandLimitedConvExport",
+    "band_limit_config",
+]
 
 #: Compression modes of a band-limited layer.
 MODES = ("fixed", "energy")
 
 _STATE_VERSION = 1
+_STATE_KEYS = ("version", "compression", "eval_compression", "mode", "energy")
 # Elements per chunk when the filter bank is expanded to the map size for its power map.
 _FILTER_CHUNK_ELEMENTS = 1 << 24
 
@@ -72,7 +102,7 @@ def _check_energy(mode: str, energy: float | None) -> float | None:
             raise ValueError(f"`energy` is only used with mode='energy', got energy={energy!r}")
         return None
     if energy is None:
-        raise ValueError("mode='energy' needs `energy`, a fraction in (0, 1], got None")
+        raise ValueError(f"mode='energy' needs `energy` as a fraction in (0, 1], got {energy!r}")
     return check_energy(energy)
 
 
@@ -145,7 +175,17 @@ class _BandLimitedConvNd(OptionalExtraState):
         self.last_signal_shape: tuple[int, ...] | None = None
         self.stats_power = None
         self.stats_count = None
+        self.stats_skipped: torch.Tensor | None = None
         self._stats_shape: tuple[int, ...] | None = None
+        self._warned_nonfinite = False
+        self._spec_key: tuple[Any, ...] | None = None
+        self._spec: ConvSpec | None = None
+        self._spectrum_cache_enabled = True
+        self._spectrum_cache_budget: int | None = None
+        self._cache_key: tuple[Any, ...] | None = None
+        self._cache_value: torch.Tensor | None = None
+        self._warned_budget = False
+        self._conv_spec()  # the argument checks, once, at construction
         self.configure(
             compression=compression, eval_compression=eval_compression, mode=mode, energy=energy
         )
@@ -234,10 +274,26 @@ class _BandLimitedConvNd(OptionalExtraState):
         }
 
     def set_extra_state(self, state: Any) -> None:
-        """Restore the configuration written by :meth:`get_extra_state`."""
-        if not isinstance(state, dict) or "compression" not in state:
-            raise ValueError(f"unrecognised band-limit state {state!r}")
+        """Restore the configuration written by :meth:`get_extra_state`, validated like the
+        constructor's arguments (the state may come from an untrusted or edited file).
+
+        Raises:
+            TypeError: ``state`` is not a dict, or a value has the wrong type.
+            ValueError: unknown keys, a bad version or an out-of-range value.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"band-limit state must be a dict, got {type(state).__name__}")
+        unknown = sorted(map(str, set(state) - set(_STATE_KEYS)))
+        if unknown or "compression" not in state:
+            raise ValueError(
+                f"unrecognised band-limit state {state!r}: keys must be among {_STATE_KEYS} "
+                "and include 'compression'"
+            )
         version = state.get("version", _STATE_VERSION)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise TypeError(f"band-limit state `version` must be an int, got {version!r}")
+        if version < 1:
+            raise ValueError(f"band-limit state `version` must be >= 1, got {version!r}")
         if version > _STATE_VERSION:
             raise ValueError(
                 f"band-limit state version {version} is newer than this lightning-spectral "
@@ -280,6 +336,18 @@ class _BandLimitedConvNd(OptionalExtraState):
     # Forward
     # ---------------------------------------------------------------------------------------
 
+    def _conv_spec(self) -> ConvSpec:
+        """The checked geometry (:func:`~lightning_spectral.functional.conv_spec`), rebuilt only
+        if a geometry attribute was reassigned after construction."""
+        key = (self.kernel_size, self.stride, self.padding, self.dilation, self.groups)
+        if key != self._spec_key or self._spec is None:
+            padding = self.padding if self.padding_mode == "zeros" else 0
+            self._spec = conv_spec(
+                self._ndim, self.kernel_size, self.stride, padding, self.dilation, self.groups
+            )
+            self._spec_key = key
+        return self._spec
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Band-limited convolution of ``input``.
 
@@ -289,17 +357,22 @@ class _BandLimitedConvNd(OptionalExtraState):
         Returns:
             ``(B, C_out, *spatial_out)`` (or unbatched), as the torch convolution would return.
         """
-        return self._conv_forward(input, self.weight, self.bias)
+        return self._band_limited_forward(input, self.weight, self.bias, own_weight=True)
 
     def _conv_forward(
         self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         # nn.ConvNd's hook for "convolve with these weights": code that calls it directly
-        # (fused or wrapped convolutions) gets the band-limited operator too.
-        return self._band_limited_forward(input, weight, bias)
+        # (fused or wrapped convolutions) gets the band-limited operator too (never the cache:
+        # these weights need not be the layer's).
+        return self._band_limited_forward(input, weight, bias, own_weight=False)
 
     def _band_limited_forward(
-        self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+        self,
+        input: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        own_weight: bool,
     ) -> torch.Tensor:
         ndim = self._ndim
         pads = self._pads()
@@ -321,20 +394,150 @@ class _BandLimitedConvNd(OptionalExtraState):
             self._accumulate(F.pad(input, flat_pads) if needs_pad else x, signal_shape)
         compression = self.active_compression
         if self.direct_full_band and compression == 0.0:
-            # Full band: the same operator, and the direct convolution is faster (DESIGN.md
-            # Sec. 5). Tests and benchmarks set `direct_full_band = False` to force the FFT path.
+            # Full band: the same operator, and the direct convolution is faster (docs/design.md).
+            # Tests and benchmarks set `direct_full_band = False` to force the FFT path.
             conv = F.conv1d if ndim == 1 else F.conv2d
             return conv(x, weight, bias, self.stride, padding, self.dilation, self.groups)
-        fn = kernels.bandlimited_conv1d if ndim == 1 else kernels.bandlimited_conv2d
-        return fn(x, weight, bias, self.stride, padding, self.dilation, self.groups, compression)
+        spec = self._conv_spec()
+        plan = conv_plan(spec, x.shape[-ndim:], compression)
+        filters = None
+        if own_weight and self._cache_applies(weight):
+            filters = self._cached_filters(weight, plan)
+        return bandlimited_conv(
+            x,
+            weight,
+            bias,
+            spec,
+            compression,
+            contract=_backend_contract,
+            filters=filters,
+            plan=plan,
+        )
+
+    # ---------------------------------------------------------------------------------------
+    # Eval-mode filter spectrum cache
+    # ---------------------------------------------------------------------------------------
+
+    @property
+    def spectrum_cache(self) -> bool:
+        """Whether eval forwards reuse the filter spectrum (default ``True``); ``False`` also
+        frees the cached one."""
+        return self._spectrum_cache_enabled
+
+    @spectrum_cache.setter
+    def spectrum_cache(self, value: bool) -> None:
+        self._spectrum_cache_enabled = check_bool(value, "spectrum_cache")
+        if not value:
+            self.clear_spectrum_cache()
+
+    @property
+    def spectrum_cache_budget(self) -> int | None:
+        """Largest filter spectrum, in bytes, the layer caches (``None``: no limit). A larger
+        one is recomputed every call, with one warning."""
+        return self._spectrum_cache_budget
+
+    @spectrum_cache_budget.setter
+    def spectrum_cache_budget(self, value: int | None) -> None:
+        if value is not None:
+            check_int(value, "spectrum_cache_budget", minimum=0)  # bytes
+        self._spectrum_cache_budget = value
+        if value is not None and self.cache_bytes > value:
+            self.clear_spectrum_cache()
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes held by the cached filter spectrum (0 when nothing is cached)."""
+        value = self._cache_value
+        return 0 if value is None else value.numel() * value.element_size()
+
+    def clear_spectrum_cache(self) -> None:
+        """Drop the cached filter spectrum. Call it after writing the weight through ``.data``
+        (such writes bypass the version counter that invalidates the cache)."""
+        self._cache_key = None
+        self._cache_value = None
+
+    def _cache_applies(self, weight: torch.Tensor) -> bool:
+        if self.training or not self._spectrum_cache_enabled or torch.compiler.is_compiling():
+            return False
+        # With gradients on, the weight's gradient must flow through its spectrum.
+        return not (torch.is_grad_enabled() and weight.requires_grad)
+
+    def _weight_sources(self) -> list[torch.Tensor]:
+        """The tensors the weight is computed from: itself, or a parametrization's parameters
+        and buffers (the parametrized weight is recomputed on every access)."""
+        if parametrize.is_parametrized(self, "weight"):
+            plist = self.parametrizations["weight"]  # type: ignore[index]
+            return [*plist.parameters(), *plist.buffers()]
+        return [self._parameters["weight"]]  # type: ignore[list-item]
+
+    def _cached_filters(self, weight: torch.Tensor, plan: Any) -> torch.Tensor:
+        sources = self._weight_sources()
+        inference = torch.is_inference_mode_enabled()
+        key = (
+            plan,
+            weight.dtype,
+            weight.device,
+            tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources),
+        )
+        # The torch contraction reads conj(W) transposed: stored conjugated and handed over as
+        # a lazy conj() view, the conjugations cancel and BLAS reads the cache in place (a
+        # plain spectrum would be conjugated into a copy of the whole cache on every call).
+        # The Triton contraction resolves conj views itself, so it gets the plain spectrum.
+        conjugated = resolve_backend(weight.device) == "torch"
+        key = (*key, conjugated)
+        if key == self._cache_key and self._cache_value is not None:
+            cached = self._cache_value
+            # An inference tensor cannot enter an autograd graph outside inference mode.
+            if not cached.is_inference() or inference or not torch.is_grad_enabled():
+                return cached.conj() if conjugated else cached
+        with torch.no_grad():
+            filters = conv_filter_spectrum(weight, plan)
+            stored = filters.conj().resolve_conj() if conjugated else filters
+        size = filters.numel() * filters.element_size()
+        budget = self._spectrum_cache_budget
+        if budget is not None and size > budget:
+            self.clear_spectrum_cache()
+            if not self._warned_budget:
+                self._warned_budget = True
+                warnings.warn(
+                    f"{type(self).__name__}({self.extra_repr()}): the filter spectrum needs "
+                    f"{size} bytes, over spectrum_cache_budget={budget}; it is recomputed on "
+                    "every eval forward",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            return filters
+        self._cache_key, self._cache_value = key, stored
+        return stored.conj() if conjugated else stored
+
+    def train(self, mode: bool = True) -> Any:
+        if mode:
+            self.clear_spectrum_cache()  # training recomputes the spectrum every step
+        return super().train(mode)  # type: ignore[misc]
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        # .to()/.half()/.cuda(): the cached spectrum belongs to the old tensors.
+        self.clear_spectrum_cache()
+        return super()._apply(fn, recurse)  # type: ignore[misc]
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self.clear_spectrum_cache()
+        super()._load_from_state_dict(*args, **kwargs)  # type: ignore[misc]
 
     # ---------------------------------------------------------------------------------------
     # Statistics
     # ---------------------------------------------------------------------------------------
 
     def _accumulate(self, padded: torch.Tensor, signal_shape: tuple[int, ...]) -> None:
-        power = power_map(padded, self._ndim)
-        samples = padded.shape[0] if padded.dim() == self._ndim + 2 else 1
+        batched = padded.dim() == self._ndim + 2
+        samples = padded if batched else padded.unsqueeze(0)
+        # Samples with a nan/inf are left out (counted in `stats_skipped`): one of them would
+        # otherwise decide the band on its own. No host read: a mask, not a branch.
+        finite = torch.isfinite(samples.detach()).flatten(1).all(1)
+        clean = torch.where(finite.view(-1, *([1] * (samples.dim() - 1))), samples.detach(), 0.0)
+        power = power_map(clean, self._ndim)
+        kept = finite.sum()
+        skipped = finite.numel() - kept
         stats = self.stats_power
         if (
             stats is None
@@ -344,18 +547,44 @@ class _BandLimitedConvNd(OptionalExtraState):
         ):
             # First accumulation, or a new padded size: statistics restart for that size.
             self.stats_power = power
-            self.stats_count = torch.full((), samples, dtype=torch.int64, device=power.device)
+            self.stats_count = kept.to(torch.int64)
+            self.stats_skipped = skipped.to(torch.int64)
             self._stats_shape = signal_shape
         else:
             stats.add_(power)
-            self.stats_count.add_(samples)  # type: ignore[union-attr]
+            self.stats_count.add_(kept)  # type: ignore[union-attr]
+            if self.stats_skipped is None:
+                self.stats_skipped = torch.zeros_like(self.stats_count)  # type: ignore[arg-type]
+            self.stats_skipped.add_(skipped)
 
     def reset_stats(self) -> None:
         """Zero the accumulated statistics (in place, so compiled graphs stay valid)."""
-        if self.stats_power is not None:
-            self.stats_power.zero_()
-        if self.stats_count is not None:
-            self.stats_count.zero_()
+        for stats in (self.stats_power, self.stats_count, self.stats_skipped):
+            if stats is not None:
+                stats.zero_()
+
+    def warn_nonfinite(self, name: str | None = None) -> int:
+        """Warn (once per layer) if samples with nan/inf were left out of the statistics.
+
+        Reads one number back to the host: call it where :meth:`update_band` runs.
+
+        Args:
+            name: the layer's name in its model, for the message.
+
+        Returns:
+            The number of samples skipped since the last :meth:`reset_stats`.
+        """
+        skipped = 0 if self.stats_skipped is None else int(self.stats_skipped)
+        if skipped and not self._warned_nonfinite:
+            self._warned_nonfinite = True
+            label = name if name is not None else f"{type(self).__name__}({self.extra_repr()})"
+            warnings.warn(
+                f"band-limited layer {label}: {skipped} input sample(s) with nan/inf were left "
+                "out of its energy statistics (further skips are counted, not warned)",
+                UserWarning,
+                stacklevel=2,
+            )
+        return skipped
 
     @property
     def stats_signal_shape(self) -> tuple[int, ...] | None:
@@ -443,7 +672,7 @@ class _BandLimitedConvNd(OptionalExtraState):
         per_coefficient = int(batch_size) * self.in_channels * item
         return band.num_kept * per_coefficient, band.num_total * per_coefficient
 
-    def update_band(self, power: torch.Tensor | None = None) -> Band:
+    def update_band(self, power: torch.Tensor | None = None, name: str | None = None) -> Band:
         """Energy mode: set the train compression to the smallest band keeping ``energy``.
 
         Reads one small tensor back to the host: call it at epoch (or interval) boundaries.
@@ -451,10 +680,13 @@ class _BandLimitedConvNd(OptionalExtraState):
         Args:
             power: power map to decide from, already summed across ranks by the caller, of
                 shape ``spectrum_shape(stats_signal_shape)``; ``None`` for the local statistics.
+            name: the layer's name, for the warnings.
 
         Returns:
             The chosen band; its achieved compression becomes :attr:`compression` (and the eval
-            compression too while it is tied). The statistics are reset.
+            compression too while it is tied). A map with no finite energy (all samples
+            skipped as non-finite, or all-zero input) decides nothing: the band is kept, with
+            a warning. The statistics are reset.
 
         Raises:
             RuntimeError: outside energy mode or with no statistics to decide from.
@@ -475,10 +707,92 @@ class _BandLimitedConvNd(OptionalExtraState):
             shape = self.last_signal_shape
         if shape is None:
             raise RuntimeError("update_band: the layer has not run yet, its signal size is unknown")
+        self.warn_nonfinite(name)
+        total = float(power.sum())  # type: ignore[union-attr]
+        if not (math.isfinite(total) and total > 0.0):
+            label = name if name is not None else f"{type(self).__name__}({self.extra_repr()})"
+            warnings.warn(
+                f"band-limited layer {label}: its energy statistics hold no finite energy "
+                f"(sum {total}); the band is kept at compression {self.compression:g}",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.reset_stats()
+            return band_for(shape, self.compression)
         band = band_for_energy(power, shape, self._energy)  # type: ignore[arg-type]
         self.compression = band.compression
         self.reset_stats()
         return band
+
+    # ---------------------------------------------------------------------------------------
+    # Deployment form
+    # ---------------------------------------------------------------------------------------
+
+    def export_form(self, input_size: Sequence[int]) -> nn.Module:
+        """The layer at its eval compression for one input size, as real tensors only: the
+        form to give ``torch.export``, ``torch.onnx.export`` or TorchScript (see the deployment
+        page of the docs).
+
+        Args:
+            input_size: the spatial input size ``(L,)`` or ``(H, W)`` it will serve.
+
+        Returns:
+            A :class:`BandLimitedConvExport` (its buffers are the baked operators), or a plain
+            ``nn.Conv1d``/``nn.Conv2d`` with the same weights at eval compression 0.
+
+        Raises:
+            TypeError, ValueError: a bad ``input_size``.
+
+        Example:
+            >>> conv = BandLimitedConv2d(3, 4, 3, padding=1, compression=0.5).eval()
+            >>> deployed = conv.export_form((16, 16))
+            >>> x = torch.randn(2, 3, 16, 16)
+            >>> torch.allclose(deployed(x), conv(x), atol=1e-5)
+            True
+        """
+        spatial = to_tuple(input_size, self._ndim, "input_size")
+        compression = self.eval_compression
+        with torch.no_grad():
+            weight = self.weight.detach()
+            bias = None if self.bias is None else self.bias.detach()
+        if self.direct_full_band and compression == 0.0:
+            plain = self._torch_conv(
+                self.in_channels,
+                self.out_channels,
+                self.kernel_size,
+                stride=self.stride,
+                padding=self.padding,
+                dilation=self.dilation,
+                groups=self.groups,
+                bias=bias is not None,
+                padding_mode=self.padding_mode,
+                device=weight.device,
+                dtype=weight.dtype,
+            )
+            with torch.no_grad():
+                plain.weight.copy_(weight)
+                if bias is not None:
+                    plain.bias.copy_(bias)
+            return plain.eval()
+        pads = self._pads()
+        explicit = self.padding_mode != "zeros"
+        if explicit:  # the explicit pad runs in the exported graph, the band sees its result
+            spatial = tuple(n + a + b for n, (a, b) in zip(spatial, pads, strict=True))
+        operators = real_operators(weight, self._conv_spec(), spatial, compression)
+        flat_pads = [p for pair in reversed(pads) for p in pair] if explicit else []
+        deployed = BandLimitedConvExport(
+            operators, bias, self.groups, self.padding_mode, flat_pads, self._ndim
+        )
+        return deployed.eval()
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        # torch.jit.script calls this hook first: refuse with what to do instead of a deep
+        # TorchScript error in the FFT plans.
+        raise TypeError(
+            f"{type(self).__name__} cannot be scripted (its transforms are planned in Python per "
+            "input size); script or export `layer.export_form(input_size)`, which holds real "
+            "tensors only"
+        )
 
     # ---------------------------------------------------------------------------------------
     # Construction from a torch convolution, representation
@@ -538,6 +852,10 @@ class _BandLimitedConvNd(OptionalExtraState):
             if self._eval_ratio is not None:
                 achieved += f"/{evaluation.compression:.4f}"  # type: ignore[union-attr]
             parts.append(f"{achieved} at {self.last_signal_shape}")
+        if not self._spectrum_cache_enabled:
+            parts.append("spectrum_cache=off")
+        elif self._cache_value is not None:
+            parts.append(f"cache_bytes={self.cache_bytes}")
         return ", ".join(parts)
 
 
@@ -602,7 +920,7 @@ class BandLimitedConv1d(_BandLimitedConvNd, nn.Conv1d):
 
 class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
     """Band-limited ``nn.Conv2d``: the input and filter spectra (and the output gradient's) are
-    restricted to the low-frequency band of the padded map (DESIGN.md Sec. 3).
+    restricted to the low-frequency band of the padded map (docs/design.md, "Conventions").
 
     The arguments ``in_channels`` to ``dtype`` are those of :class:`torch.nn.Conv2d`.
 
@@ -657,3 +975,53 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{nn.Conv2d.extra_repr(self)}, {self._spectral_repr()}"
+
+
+class BandLimitedConvExport(nn.Module):
+    """Deployment form of a band-limited convolution at one input size (from
+    :meth:`BandLimitedConv2d.export_form`): baked real operators in buffers, real GEMMs in
+    forward, no complex tensor, no FFT, no Python-side state. It exports with ``torch.export``
+    and ``torch.onnx.export(..., dynamo=True)`` and scripts with ``torch.jit.script``.
+
+    Shape:
+        input ``(B, C_in, *input_size)`` or unbatched -> ``(B, C_out, *out_shape)``; the batch
+        size is free, the spatial size is the one it was built for.
+    """
+
+    def __init__(
+        self,
+        operators: RealOperators,
+        bias: torch.Tensor | None,
+        groups: int,
+        padding_mode: str,
+        flat_pads: list[int],
+        ndim: int,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("analysis", operators.analysis)
+        self.register_buffer("filters", operators.filters)
+        self.register_buffer("synthesis", operators.synthesis)
+        self.register_buffer("bias", None if bias is None else bias.to(operators.analysis.dtype))
+        self.groups = groups
+        self.padding_mode = padding_mode
+        # Never an empty list (TorchScript infers attribute types from the values).
+        self.explicit_pad = len(flat_pads) > 0
+        self.flat_pads = list(flat_pads) if flat_pads else [0] * (2 * ndim)
+        self.ndim = ndim
+        self.out_shape = list(operators.out_shape)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Band-limited convolution of ``input`` (see the class docstring for shapes)."""
+        unbatched = input.dim() == self.ndim + 1
+        x = input.unsqueeze(0) if unbatched else input
+        if self.explicit_pad:
+            x = F.pad(x, self.flat_pads, mode=self.padding_mode)
+        y = _real_conv(
+            x, self.analysis, self.filters, self.synthesis, self.bias, self.groups, self.out_shape
+        ).to(input.dtype)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        kept = self.analysis.shape[-1]
+        total = sum(b.numel() * b.element_size() for b in self.buffers())
+        return f"kept={kept}, out_shape={tuple(self.out_shape)}, buffer_bytes={total}"
