@@ -602,7 +602,7 @@ def test_cache_budget_and_switch_are_validated():
     assert conv.cache_bytes == 0
     with pytest.raises(TypeError, match="`spectrum_cache` must be a bool, got 1"):
         conv.spectrum_cache = 1
-    with pytest.raises(ValueError, match=r"`spectrum_cache_budget` must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"`spectrum_cache_budget` must be >= 0 bytes, got -1"):
         conv.spectrum_cache_budget = -1
     with pytest.raises(TypeError, match="`spectrum_cache_budget` must be an int or None"):
         conv.spectrum_cache_budget = 1.5

@@ -60,7 +60,6 @@ from lightning_spectral.functional import (
     check_choice,
     check_compression,
     check_energy,
-    check_int,
     conv_filter_spectrum,
     conv_padding,
     conv_plan,
@@ -438,8 +437,10 @@ class _BandLimitedConvNd(OptionalExtraState):
 
     @spectrum_cache_budget.setter
     def spectrum_cache_budget(self, value: int | None) -> None:
-        if value is not None:
-            check_int(value, "spectrum_cache_budget", minimum=0)  # bytes
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"`spectrum_cache_budget` must be an int or None, got {value!r}")
+        if value is not None and value < 0:
+            raise ValueError(f"`spectrum_cache_budget` must be >= 0 bytes, got {value!r}")
         self._spectrum_cache_budget = value
         if value is not None and self.cache_bytes > value:
             self.clear_spectrum_cache()
