@@ -5,7 +5,11 @@ Rewriting callbacks (parametrization, band limit, pooling; all derive from the p
 ``setup``, the only hook that runs before ``configure_optimizers``, the DDP wrap and checkpoint
 restore; they are idempotent and store the plan of the rewrite in every checkpoint (see
 :mod:`lightning_spectral.checkpoint`).
-Schedules derive from ``trainer.current_epoch``, so resuming needs no callback state.
+Schedules derive from ``trainer.current_epoch`` at every batch; what a callback gathers within
+an epoch (energy statistics) is saved in the checkpoint under ``lightning_spectral_statistics``
+and restored, so a run resumed mid-epoch continues as the uninterrupted one (with a data loader
+that resumes in place; a plain ``DataLoader`` restarts its epoch at batch 0). Each argument is
+checked by the same function as in the transform the callback wraps.
 
 Supported strategies: single device and ``ddp``. ``ddp_spawn``/``ddp_fork`` are refused when a
 callback would rewrite the model in the worker (apply the transform before ``fit`` instead);
