@@ -35,9 +35,9 @@ __all__ = [
 ]
 
 Patterns = str | Sequence[str] | None
-#: A predicate ``filter_fn(module, name) -> bool`` selecting modules (as in torchao's
-#: ``quantize_``); ``name`` is the module's fully qualified name in the model.
 FilterFn = Callable[[nn.Module, str], bool]
+"""A predicate ``filter_fn(module, name) -> bool`` selecting modules (as in torchao's
+``quantize_``); ``name`` is the module's fully qualified name in the model."""
 
 # Hook dictionaries moved to a replacement module (shared, so existing handles stay valid).
 _HOOK_DICTS = (
