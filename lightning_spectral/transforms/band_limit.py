@@ -155,7 +155,8 @@ def band_limit_(
         ['0']
         >>> type(model[0]).__name__, model(torch.randn(1, 3, 16, 16)).shape
         ('BandLimitedConv2d', torch.Size([1, 8, 14, 14]))
-        >>> band_limit_(model, filter_fn=lambda m, name: m.kernel_size == (3, 3)).changed
+        >>> three_by_three = lambda m, name: m.kernel_size == (3, 3)  # select by kernel size
+        >>> band_limit_(model, compression=0.25, filter_fn=three_by_three).changed
         ['0', '2']
     """
     check_bool(keep_existing, "keep_existing")
