@@ -61,12 +61,16 @@ def _half_shape(size: tuple[int, ...]) -> tuple[int, ...]:
     return (*size[:-1], size[-1] // 2 + 1)
 
 
-@functools.lru_cache(maxsize=64)
-def _coordinates(size: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], str], ...]:
+def _coordinate_list(size: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], str], ...]:
+    # Plain Python (no tensor ops), so torch.compile traces it without a graph break.
     half = _half_shape(size)
     coords: list[tuple[tuple[int, ...], str]] = []
     for flat in range(math.prod(half)):
-        bin_ = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), half))
+        rest, bin_list = flat, []
+        for extent in reversed(half):
+            rest, index = divmod(rest, extent)
+            bin_list.append(index)
+        bin_ = tuple(reversed(bin_list))
         mirror = tuple((-b) % k for b, k in zip(bin_, size, strict=True))
         if mirror == bin_:
             coords.append((bin_, "real"))
@@ -74,6 +78,9 @@ def _coordinates(size: tuple[int, ...]) -> tuple[tuple[tuple[int, ...], str], ..
             # The pair's other bin is outside the one-sided grid or later in it: b represents it.
             coords.extend([(bin_, "real"), (bin_, "imag")])
     return tuple(coords)
+
+
+_coordinates = functools.lru_cache(maxsize=64)(_coordinate_list)
 
 
 def spectral_coordinates(kernel_size: Sequence[int]) -> tuple[tuple[tuple[int, ...], str], ...]:
@@ -93,23 +100,36 @@ def spectral_coordinates(kernel_size: Sequence[int]) -> tuple[tuple[tuple[int, .
     return _coordinates(check_kernel_size(kernel_size))
 
 
-@functools.lru_cache(maxsize=64)
-def _basis(size: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    if dtype != torch.float64 or device.type != "cpu":
-        return _basis(size, torch.float64, torch.device("cpu")).to(dtype=dtype, device=device)
+def _build_basis(size: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     count = math.prod(size)
-    units = torch.eye(count, dtype=torch.float64).reshape(count, *size)
+    units = torch.eye(count, dtype=torch.float64, device=device).reshape(count, *size)
     dims = tuple(range(1, len(size) + 1))
     spectra = torch.fft.rfftn(units, dim=dims, norm="ortho")  # (unit filter, *half)
     columns = []
-    for bin_, part in _coordinates(size):
+    for bin_, part in _coordinate_list(size):
         value = spectra[(slice(None), *bin_)]
         value = value.real if part == "real" else value.imag
         paired = tuple((-b) % k for b, k in zip(bin_, size, strict=True)) != bin_
         columns.append(value * math.sqrt(2.0) if paired else value)
     # Column j holds coordinate j of every unit filter; rows of the transpose are the basis
     # filters. The matrix is orthogonal, so its transpose is the exact inverse.
-    return torch.stack(columns, dim=1).T.contiguous()
+    return torch.stack(columns, dim=1).T.contiguous().to(dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_basis(size: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if dtype != torch.float64 or device.type != "cpu":
+        return _cached_basis(size, torch.float64, torch.device("cpu")).to(
+            dtype=dtype, device=device
+        )
+    return _build_basis(size, dtype, device)
+
+
+def _basis(size: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if torch.compiler.is_compiling():
+        # Dynamo does not use lru_cache; build the (tiny) matrix inside the graph instead.
+        return _build_basis(size, dtype, device)
+    return _cached_basis(size, dtype, device)
 
 
 def spectral_basis(
