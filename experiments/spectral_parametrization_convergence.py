@@ -216,9 +216,11 @@ def run(args: Any) -> dict[str, Any]:
     }
 
 
-def _band(ax: Any, times: list[float], curves: list[list[float]], color: str, label: str) -> None:
+def _band(
+    ax: Any, times: list[float], curves: list[list[float]], color: str, label: str, style: str
+) -> None:
     values = 100 * np.array(curves)
-    ax.plot(times, values.mean(0), color=color, lw=1.5, label=label)
+    ax.plot(times, values.mean(0), style, color=color, lw=1.5, label=label)
     ax.fill_between(times, values.min(0), values.max(0), color=color, alpha=0.2, lw=0)
 
 
@@ -230,10 +232,11 @@ def plot(results: dict[str, Any], args: Any) -> None:
         times = res["epochs"]
         for ax, opt in ((row[0], "adam"), (row[2], "sgd")):
             chosen = res[opt]["chosen_lr"]
-            for param, color in (("spatial", "C3"), ("spectral", "C0")):
+            # Dashed spectral curves: under SGD they lie exactly on the spatial ones.
+            for param, color, style in (("spatial", "C3", "-"), ("spectral", "C0", "--")):
                 lr = chosen[param]
                 curves = [r["error"] for r in res[opt]["runs"][_lr_key(res[opt], lr)][param]]
-                _band(ax, times, curves, color, f"{param}, lr {lr:g}")
+                _band(ax, times, curves, color, f"{param}, lr {lr:g}", style)
             ax.set_yscale("log")
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation error (%)")
@@ -256,6 +259,8 @@ def plot(results: dict[str, Any], args: Any) -> None:
                 label=param,
             )
         ax.set_xscale("log")
+        ax.set_xticks([float(lr) for lr in lrs], [f"{float(lr):g}" for lr in lrs])
+        ax.minorticks_off()
         ax.set_xlabel("Adam learning rate")
         ax.set_ylabel("best validation error (%)")
         ax.set_title("learning-rate grid: mean and range", fontsize=9)

@@ -125,7 +125,7 @@ def train(model: nn.Module, data: dict[str, torch.Tensor], args: Any, epochs: in
             loss = F.cross_entropy(model(x[index]), y[index])
             loss.backward()
             optimizer.step()
-            total, count = total + float(loss) * index.numel(), count + index.numel()
+            total, count = total + loss.item() * index.numel(), count + index.numel()
         losses.append(total / count)
         errors.append(error_rate(model, data["test_x"], data["test_y"]))
     return losses, errors
