@@ -216,6 +216,8 @@ def test_refuses_bad_kernel_size_and_mismatched_weight():
         SpectralFilterParametrization((0, 3))
     with pytest.raises(TypeError, match="kernel_size"):
         SpectralFilterParametrization((3.0, 3))
+    with pytest.raises(TypeError, match="kernel_size"):
+        SpectralFilterParametrization(3)
     with pytest.raises(ValueError, match="kernel_size"):
         SpectralFilterParametrization((3, 3)).right_inverse(torch.randn(1, 1, 3, 4))
 

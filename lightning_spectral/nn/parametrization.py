@@ -74,7 +74,7 @@ class SpectralFilterParametrization(nn.Module):
 
     def __init__(self, kernel_size: Sequence[int]) -> None:
         super().__init__()
-        self.kernel_size = check_kernel_size(tuple(kernel_size), "kernel_size")
+        self.kernel_size = check_kernel_size(kernel_size, "kernel_size")
 
     def forward(self, stored: torch.Tensor) -> torch.Tensor:
         """Spatial filters from the stored coordinates."""
