@@ -192,6 +192,17 @@ def test_re_registering_reinstalls_the_converter_after_a_move():
     torch.testing.assert_close(model["conv3x4"].weight, saved["weights"]["conv3x4"])
 
 
+def test_band_limiting_a_parametrized_model_keeps_the_earlier_layout_converter():
+    saved = torch.load(FIXTURE, weights_only=True)
+    model = _v1_model()
+    T.parametrize_spectral_(model)
+    T.band_limit_(model, compression=0.0)  # replaces the parametrized convs
+    assert isinstance(model["conv3x4"], BandLimitedConv2d)
+    with pytest.warns(UserWarning, match="earlier"):
+        model.load_state_dict(saved["state_dict"], strict=False)
+    torch.testing.assert_close(model["conv3x4"].weight, saved["weights"]["conv3x4"])
+
+
 def test_a_state_dict_of_another_shape_is_still_refused():
     conv = register_spectral_parametrization(nn.Conv2d(2, 3, 3))
     bad = {"bias": torch.zeros(3), "parametrizations.weight.original": torch.zeros(3, 2, 7)}
