@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import platform
-import random
 import shutil
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import jsonargparse
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -83,23 +83,32 @@ MNIST = "mnist"
 # ---------------------------------------------------------------------------------------------
 
 
-def float_list(text: str) -> list[float]:
-    """Parse ``"0,0.5,0.85"`` into ``[0.0, 0.5, 0.85]`` (argparse ``type``)."""
-    return [float(item) for item in text.split(",") if item.strip()]
+def float_list(text: str | Sequence[float]) -> list[float]:
+    """Parse ``"0,0.5,0.85"`` (or a list, e.g. from a ``--config`` file) into floats."""
+    if isinstance(text, str):
+        return [float(item) for item in text.split(",") if item.strip()]
+    return [float(item) for item in text]
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every experiment shares.
+def base_parser(description: str) -> jsonargparse.ArgumentParser:
+    """A ``jsonargparse`` parser with the options every experiment shares.
+
+    ``--config settings.yaml`` reads any option from a file, and ``--print_config`` writes the
+    resolved settings, so a run is reproducible from its JSON's ``settings``.
 
     Args:
         description: The script's one-paragraph description (shown by ``--help``).
 
     Returns:
-        A parser with ``--out-dir``, ``--threads``, ``--smoke`` (and ``--cache-dir``).
+        A parser with ``--config``, ``--out-dir``, ``--threads``, ``--smoke`` (and
+        ``--cache-dir``).
     """
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    parser = jsonargparse.ArgumentParser(
+        description=description,
+        formatter_class=jsonargparse.DefaultHelpFormatter,
+        exit_on_error=True,
     )
+    parser.add_argument("--config", action=jsonargparse.ActionConfigFile)
     parser.add_argument(
         "--out-dir", type=Path, default=RESULTS_DIR, help="where <name>.json and .png go"
     )
@@ -119,10 +128,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU) so that a run repeats exactly."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    """Seed Python, NumPy and torch (CPU) so that a run repeats exactly (Lightning's
+    ``seed_everything``, without its log line)."""
+    pl.seed_everything(seed, workers=False, verbose=False)
 
 
 @contextlib.contextmanager
@@ -206,7 +214,7 @@ def write_json(
     Returns:
         The path written.
     """
-    settings = {k: v for k, v in vars(args).items() if k not in ("out_dir", "cache_dir")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("out_dir", "cache_dir", "config")}
     payload = {
         "experiment": name,
         "settings": settings,

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = _common.base_parser(__doc__.split("\n\n")[0])
     p.add_argument("--datasets", nargs="+", default=DATASETS, help="'mnist' and/or UCR names")
     p.add_argument("--energies", type=_common.float_list, default=ENERGIES)
+    # One seed (not --seeds): the curves are one run's per-layer bands, which seeds would blur.
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument(
         "--epochs", type=int, default=None, help="epochs (default: GunPoint 60, mnist 10)"

@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--compressions", type=_common.float_list, default=COMPRESSIONS)
     p.add_argument("--repeats", type=int, default=2, help="epochs timed; the best is kept")
+    # One seed, not --seeds: time and memory per epoch do not depend on the weights drawn.
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.smoke:

@@ -186,12 +186,78 @@ def test_speedup_matches_rippels_definition(experiments_module: Any) -> None:
     assert conv.speedup(times, spatial, [0.9] * 5)["speedup"] is None
 
 
+def test_speedup_summary_uses_the_sample_spread(experiments_module: Any) -> None:
+    conv = experiments_module("spectral_parametrization_convergence")
+    stats = conv.summary([1.0, 2.0, None])
+    assert stats["mean"] == 1.5 and stats["not_reached"] == 1
+    assert stats["std"] == pytest.approx(math.sqrt(0.5))
+    assert conv.summary([None])["mean"] is None
+
+
 def test_spectral_parametrization_convergence_smoke(tmp_path: Path) -> None:
     results = _run("spectral_parametrization_convergence", tmp_path, tmp_path / "cache")
-    assert set(results) == {"generic_3x3", "deep_3x3"}
-    for res in results.values():
-        (run,) = res["runs"]
-        assert len(run["epochs"]) == len(run["spatial_error"]) == len(run["spectral_error"]) == 3
-        # Same initial network: the spectral parametrization starts from the same function.
-        assert run["spatial_error"][0] == run["spectral_error"][0]
-        assert run["spatial_best_error"] == min(run["spatial_error"])
+    assert set(results) == {"deep_3x3"}
+    res = results["deep_3x3"]
+    for opt, lrs in (("adam", {"0.001", "0.003"}), ("sgd", {"0.1"})):
+        block = res[opt]
+        assert set(block["runs"]) == lrs
+        for by_param in block["runs"].values():
+            for a, b in zip(by_param["spatial"], by_param["spectral"], strict=True):
+                assert len(a["error"]) == len(b["error"]) == len(res["epochs"]) == 3
+                # Same initial network: the spectral parametrization starts from the same function.
+                assert a["error"][0] == b["error"][0]
+        # Best against best: each parametrization's chosen rate has its lowest mean best error.
+        for param, lr in block["chosen_lr"].items():
+            means = block["mean_best_error"][param]
+            assert means[next(k for k in means if float(k) == lr)] == min(means.values())
+        assert len(block["pairs"]) == 2 and len(block["speedup"]["per_seed"]) == 2
+    # The SGD control: a rotation does not change SGD's filters (float32 round-off only).
+    for run in res["sgd"]["runs"]["0.1"]["spatial"]:
+        assert run["relative_filter_difference"] < 1e-4
+
+
+# ---- operator check: the package's vs the paper's transform size ---------------------------
+
+
+def test_paper_size_operator_is_exact_at_compression_zero(experiments_module: Any) -> None:
+    od = experiments_module("operator_difference")
+    x = torch.randn(2, 3, 10, 10, dtype=torch.float64)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    exact = torch.nn.functional.conv2d(x, w, padding=1)
+    torch.testing.assert_close(od.paper_size_conv(x, w, 1, 0.0), exact)
+    assert not torch.allclose(od.paper_size_conv(x, w, 1, 0.5), exact, atol=1e-3)
+
+
+def test_operator_difference_smoke(tmp_path: Path) -> None:
+    results = _run("operator_difference", tmp_path, tmp_path / "cache")
+    # 12x12 maps, 3x3 filters, padding 1: 14 points vs 14 + max(2, 11) = 25.
+    assert results["package_transform_size"] == 14 and results["paper_transform_size"] == 25
+    for rows in results["inputs"].values():
+        zero, half = rows
+        assert zero["compression"] == 0.0
+        assert max(zero[k]["max"] for k in ("package_vs_paper", "package_vs_exact")) < 1e-12
+        assert half["achieved_package"] == band_for((14, 14), 0.5).compression
+        assert half["package_vs_paper"]["mean"] > 0
+    assert results["closest_compression_example"]["achieved"] == band_for((10, 10), 0.8).compression
+
+
+# ---- experiment 8: spectral pooling classification ------------------------------------------
+
+
+def test_spectral_pooling_classification_smoke(tmp_path: Path) -> None:
+    results = _run("spectral_pooling_classification", tmp_path, tmp_path / "cache")
+    assert set(results) == {"mnist", "GunPoint"}
+    for block in results.values():
+        variants = block["variants"]
+        assert set(variants) == {"spectral_dropout", "spectral", "max"}
+        # All three pool to the same sizes: the same dimensionality reduction.
+        assert len({v["reduction"] for v in variants.values()}) == 1
+        assert 0 < variants["max"]["reduction"] < 1
+        for a, b in zip(
+            variants["spectral"]["runs"], variants["spectral_dropout"]["runs"], strict=True
+        ):
+            # Same initialisation and no dropout at evaluation: same starting test error.
+            assert a["test_error"][0] == b["test_error"][0]
+            assert len(a["test_error"]) == block["epochs"] + 1 == len(a["train_loss"]) + 1
+        for v in variants.values():
+            assert v["test_error_min"] <= v["test_error_mean"] <= v["test_error_max"]

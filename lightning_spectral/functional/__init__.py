@@ -33,7 +33,20 @@ from lightning_spectral.functional.energy import (
     power_map,
     retained_energy,
 )
-from lightning_spectral.functional.pooling import spectral_pool1d, spectral_pool2d
+from lightning_spectral.functional.parametrization import (
+    filter_bin_magnitudes,
+    filter_from_rfft,
+    filter_to_spectral,
+    spectral_basis,
+    spectral_coordinates,
+    spectral_to_filter,
+)
+from lightning_spectral.functional.pooling import (
+    check_pool_sizes,
+    spectral_pool1d,
+    spectral_pool2d,
+    spectral_pool_matrix,
+)
 from lightning_spectral.functional.spectral import (
     band_irfft,
     band_rfft,
@@ -70,19 +83,27 @@ __all__ = [
     "check_energy",
     "check_int",
     "check_number",
+    "check_pool_sizes",
     "check_subset",
     "conv_filter_spectrum",
     "conv_padding",
     "conv_plan",
     "conv_spec",
+    "filter_bin_magnitudes",
+    "filter_from_rfft",
     "filter_spectrum",
+    "filter_to_spectral",
     "parseval_weights",
     "power_map",
     "real_bandlimited_conv",
     "real_operators",
     "retained_energy",
+    "spectral_basis",
     "spectral_contract",
+    "spectral_coordinates",
     "spectral_pool1d",
     "spectral_pool2d",
+    "spectral_pool_matrix",
+    "spectral_to_filter",
     "spectrum_shape",
 ]

@@ -1,41 +1,50 @@
-"""Spectral parametrization of convolution filters (Rippel et al. 2015, Sec. 4).
+"""Spectral parametrization of convolution filters (Rippel et al. 2015, Sec. 3.2 and 4).
 
 A convolution's ``weight`` is registered with
-:func:`torch.nn.utils.parametrize.register_parametrization` so that the stored (learned) tensor is
-the filter's spectrum and the spatial filter is computed from it on every access:
+:func:`torch.nn.utils.parametrize.register_parametrization` so that the stored (learned) tensor
+holds the filter's **orthonormal real spectral coordinates** and the spatial filter is computed
+from them on every access (the maps are
+:func:`lightning_spectral.functional.parametrization.filter_to_spectral` and
+:func:`~lightning_spectral.functional.parametrization.spectral_to_filter`):
 
-* stored: ``view_as_real(rfftn(weight, s=kernel_size, norm="ortho"))``, a **real** tensor of shape
-  ``(C_out, C_in / groups, *kernel_size[:-1], kernel_size[-1] // 2 + 1, 2)`` (real and imaginary
-  parts last). No complex ``Parameter`` ever exists, so optimizers, DDP and checkpoints see a
+* stored: real ``(C_out, C_in / groups, prod(kernel_size))``; per filter, the self-conjugate
+  bins of ``rfftn(weight, norm="ortho")`` once (real) and each conjugate pair as ``sqrt(2)`` times
+  its real and imaginary parts. Exactly ``k1 * k2`` reals for a ``k1 x k2`` filter (9 for 3x3),
+  no dead coordinates, and no complex ``Parameter``, so optimizers, DDP and checkpoints see a
   plain real tensor.
-* weight: ``irfftn(stored as complex, s=kernel_size, norm="ortho")``.
+* weight: the inverse map, ``(C_out, C_in / groups, *kernel_size)``.
 
-``right_inverse`` is the forward transform, so registering the parametrization on a trained or
-freshly initialised layer leaves the layer's outputs unchanged (up to float round-off, ~1e-7
-relative in float32); ``state_dict`` keys become ``parametrizations.weight.original``.
+The map is a rotation (orthogonal matrix), so plain SGD, with or without momentum and weight
+decay, produces the same filters as the spatial parametrization; only optimizers with
+per-coordinate scaling (Adam, RMSProp) behave differently, which is the effect the paper studies.
+``right_inverse`` is exact, so registering the parametrization leaves the layer's outputs
+unchanged (to float round-off); ``state_dict`` keys become ``parametrizations.weight.original``.
 
-**Dead coefficients.** A ``k1 x k2`` real filter has ``k1 * k2`` degrees of freedom, the stored
-tensor ``2 * k1 * (k2 // 2 + 1)`` reals. The inverse real FFT reads only the Hermitian part of
-the columns that are their own mirror image (column 0 and, for even ``k2``, column ``k2 / 2``):
-there the imaginary parts of the self-conjugate bins (DC, and the Nyquist rows for even ``k1``)
-and the anti-Hermitian combination of rows ``r`` and ``-r`` do not affect the filter. Those
-directions get exactly zero gradient and ``right_inverse`` sets them to zero, so they stay zero
-under any gradient-based optimizer (weight decay only pulls them further to zero). For a 3x3
-filter: 18 stored reals, 9 live. In 1D the dead ones are the imaginary parts of the DC bin and,
-for even ``k``, of the Nyquist bin.
-
-Interior columns stand for a conjugate pair, so the gradient of their coefficients is twice that
-of the self-conjugate ones (the exact derivative; the map is not an isometry, which is what
-changes the optimisation geometry relative to the spatial parametrization).
+**Earlier layout.** Versions before the orthonormal coordinates stored
+``view_as_real(rfftn(weight, norm="ortho"))``, ``(C_out, C_in / groups, *kernel_size[:-1],
+kernel_size[-1] // 2 + 1, 2)``. A state dict in that layout is converted when it is loaded
+into a layer parametrized by :func:`register_spectral_parametrization` (the filters are kept
+exactly, with a warning); optimizer state saved with it does not carry over.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+
+from lightning_spectral.functional.parametrization import (
+    check_kernel_size,
+    filter_bin_magnitudes,
+    filter_from_rfft,
+    filter_to_spectral,
+    spectral_to_filter,
+)
 
 __all__ = [
     "SpectralFilterParametrization",
@@ -45,62 +54,48 @@ __all__ = [
 ]
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    # FFTs run in float32 (float64 stays): CPU has no half-precision FFT.
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 class SpectralFilterParametrization(nn.Module):
-    """``weight = irfftn(complex(stored), s=kernel_size, norm="ortho")`` over the kernel dims.
+    """``weight = spectral_to_filter(stored, kernel_size)``: filters from orthonormal spectral
+    coordinates.
 
     Args:
-        kernel_size: the filter's spatial size (1 to 3 ints), the inverse transform's ``s``.
+        kernel_size: the filter's spatial size (1 to 3 ints).
 
     Shape:
-        stored ``(O, I, *kernel_size[:-1], kernel_size[-1] // 2 + 1, 2)`` ->
-        weight ``(O, I, *kernel_size)``, in the stored tensor's dtype.
+        stored ``(O, I, prod(kernel_size))`` -> weight ``(O, I, *kernel_size)``, in the stored
+        tensor's dtype.
+
+    Example:
+        >>> param = SpectralFilterParametrization((3, 3))
+        >>> stored = param.right_inverse(torch.randn(8, 4, 3, 3))
+        >>> tuple(stored.shape), tuple(param(stored).shape)
+        ((8, 4, 9), (8, 4, 3, 3))
     """
 
     def __init__(self, kernel_size: Sequence[int]) -> None:
         super().__init__()
-        size = tuple(int(k) for k in kernel_size)
-        if not 1 <= len(size) <= 3 or any(k < 1 for k in size):
-            raise ValueError(f"`kernel_size` must be 1 to 3 positive ints, got {kernel_size!r}")
-        self.kernel_size = size
-
-    @property
-    def _dims(self) -> tuple[int, ...]:
-        return tuple(range(-len(self.kernel_size), 0))
+        self.kernel_size = check_kernel_size(kernel_size, "kernel_size")
 
     def forward(self, stored: torch.Tensor) -> torch.Tensor:
-        """Spatial filter from the stored real spectrum."""
-        real = _compute_dtype(stored.dtype)
-        with torch.autocast(device_type=stored.device.type, enabled=False):
-            s = stored.to(real)
-            spectrum = torch.complex(s[..., 0], s[..., 1])
-            weight = torch.fft.irfftn(spectrum, s=self.kernel_size, dim=self._dims, norm="ortho")
-        return weight.to(stored.dtype)
+        """Spatial filters from the stored coordinates."""
+        return spectral_to_filter(stored, self.kernel_size)
 
     @torch.no_grad()
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
-        """Stored real spectrum of a spatial filter (exact inverse of :meth:`forward`)."""
-        if tuple(weight.shape[-len(self.kernel_size) :]) != self.kernel_size:
-            raise ValueError(
-                f"weight of shape {tuple(weight.shape)} does not end in kernel_size "
-                f"{self.kernel_size}"
-            )
-        real = _compute_dtype(weight.dtype)
-        with torch.autocast(device_type=weight.device.type, enabled=False):
-            spectrum = torch.fft.rfftn(weight.to(real), dim=self._dims, norm="ortho")
-            stored = torch.stack([spectrum.real, spectrum.imag], dim=-1)
-        return stored.to(weight.dtype)
+        """Stored coordinates of spatial filters (exact inverse of :meth:`forward`)."""
+        return filter_to_spectral(weight, self.kernel_size)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}"
 
 
 def is_spectrally_parametrized(module: nn.Module, tensor_name: str = "weight") -> bool:
-    """Whether ``module.<tensor_name>`` carries a :class:`SpectralFilterParametrization`."""
+    """Whether ``module.<tensor_name>`` carries a :class:`SpectralFilterParametrization`.
+
+    Example:
+        >>> is_spectrally_parametrized(register_spectral_parametrization(nn.Conv1d(1, 1, 3)))
+        True
+    """
     if not parametrize.is_parametrized(module, tensor_name):
         return False
     return any(
@@ -109,8 +104,38 @@ def is_spectrally_parametrized(module: nn.Module, tensor_name: str = "weight") -
     )
 
 
+_LEGACY_WARNING = (
+    "converted spectral parametrization coefficients saved in the earlier "
+    "view_as_real(rfftn(weight)) layout to orthonormal coordinates (the filters are unchanged; "
+    "optimizer state saved with them does not apply). Save the model again to store the new layout."
+)
+
+
+def _convert_legacy_layout(
+    chain: parametrize.ParametrizationList, state_dict: dict[str, Any], prefix: str, *_: Any
+) -> None:
+    """Load-state-dict pre-hook of a parametrization chain: earlier layout -> coordinates."""
+    key = prefix + "original"
+    param = chain[0]
+    stored = state_dict.get(key)
+    if not isinstance(param, SpectralFilterParametrization) or not isinstance(stored, torch.Tensor):
+        return
+    size = param.kernel_size
+    legacy = (*size[:-1], size[-1] // 2 + 1, 2)
+    if (
+        stored.dim() != chain.original.dim() + len(size)
+        or tuple(stored.shape[stored.dim() - len(legacy) :]) != legacy
+    ):
+        return  # the current layout, or a mismatch that load_state_dict reports itself
+    state_dict[key] = filter_to_spectral(filter_from_rfft(stored, size), size)
+    warnings.warn(_LEGACY_WARNING, UserWarning, stacklevel=2)
+
+
 def register_spectral_parametrization(conv: nn.Module) -> nn.Module:
-    """Store ``conv.weight`` as its real spectrum (in place; no-op if already done).
+    """Store ``conv.weight`` as its orthonormal spectral coordinates (in place; idempotent).
+
+    Also installs the converter of state dicts saved in the earlier storage layout (see the
+    module docstring); calling it again on a parametrized layer only re-installs that converter.
 
     Args:
         conv: a module with a ``weight`` of shape ``(O, I, *kernel_size)`` and a
@@ -118,11 +143,28 @@ def register_spectral_parametrization(conv: nn.Module) -> nn.Module:
 
     Returns:
         ``conv``.
+
+    Raises:
+        TypeError: if ``conv`` has no ``kernel_size``/``weight``.
+
+    Example:
+        >>> conv = register_spectral_parametrization(nn.Conv2d(3, 8, 3))
+        >>> tuple(conv.parametrizations.weight.original.shape)  # 9 reals per 3x3 filter
+        (8, 3, 9)
     """
+    if not isinstance(getattr(conv, "kernel_size", None), tuple) or not hasattr(conv, "weight"):
+        raise TypeError(
+            f"`conv` must be a convolution with `weight` and `kernel_size`, got "
+            f"{type(conv).__name__}"
+        )
     if not is_spectrally_parametrized(conv):
         parametrize.register_parametrization(
             conv, "weight", SpectralFilterParametrization(conv.kernel_size)
         )
+    chain = conv.parametrizations["weight"]  # type: ignore[index]
+    if not getattr(chain, "_lightning_spectral_converter", False):
+        chain._register_load_state_dict_pre_hook(_convert_legacy_layout, with_module=True)
+        chain._lightning_spectral_converter = True
     return conv
 
 
@@ -140,16 +182,25 @@ def spectral_sparsity(
 
     Returns:
         0-dim float tensor in ``[0, 1]`` on the weight's device (no host synchronisation).
+
+    Raises:
+        TypeError: if ``threshold`` is not a real number.
+        ValueError: if ``threshold`` is negative or not finite.
+
+    Example:
+        >>> conv = nn.Conv2d(1, 1, 4, bias=False)
+        >>> _ = conv.weight.data.fill_(1.0)  # a constant filter: only DC is non-zero
+        >>> round(spectral_sparsity(conv).item(), 4)  # 11 of the 4 x 3 one-sided bins
+        0.9167
     """
-    if threshold < 0:
-        raise ValueError(f"`threshold` must be >= 0, got {threshold!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"`threshold` must be a real number, got {threshold!r}")
+    if not math.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"`threshold` must be a finite number >= 0, got {threshold!r}")
     weight = conv.weight.detach()
+    magnitude = filter_bin_magnitudes(weight, tuple(weight.shape[2:]))
     dims = tuple(range(2, weight.dim()))
-    with torch.autocast(device_type=weight.device.type, enabled=False):
-        magnitude = torch.fft.rfftn(
-            weight.to(_compute_dtype(weight.dtype)), dim=dims, norm="ortho"
-        ).abs()
-    limit = threshold
+    limit: torch.Tensor | float = threshold
     if relative:
         limit = magnitude.amax(dim=dims, keepdim=True) * threshold
     return (magnitude <= limit).float().mean()

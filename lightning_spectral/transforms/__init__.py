@@ -8,7 +8,7 @@ One concern per module:
 * :mod:`~lightning_spectral.transforms.pooling`: :func:`replace_pooling_` (max/avg, and on
   request adaptive, pools -> spectral pools with the same output size).
 * :mod:`~lightning_spectral.transforms.parametrization`: :func:`parametrize_spectral_`
-  (filters stored as their real spectrum) and :func:`bake_` (back to plain weights).
+  (filters stored in an orthonormal real spectral basis) and :func:`bake_` (back to plain weights).
 * :mod:`~lightning_spectral.transforms.plans`: :func:`plan_of` / :func:`apply_plan_`, a
   versioned plain-data description of every rewrite, and the registry of rewrites
   (:func:`register_rewrite`) they loop over.

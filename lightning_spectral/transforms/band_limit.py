@@ -11,7 +11,12 @@ from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.nn.utils import parametrize
 
 from lightning_spectral.functional import check_bool, check_compression
-from lightning_spectral.nn import BandLimitedConv1d, BandLimitedConv2d
+from lightning_spectral.nn import (
+    BandLimitedConv1d,
+    BandLimitedConv2d,
+    is_spectrally_parametrized,
+    register_spectral_parametrization,
+)
 from lightning_spectral.nn.conv import _BandLimitedConvNd, band_limit_config
 from lightning_spectral.transforms._select import (
     FilterFn,
@@ -61,6 +66,10 @@ def _make_band_limited(module: nn.Module, ndim: int, config: dict[str, Any]) -> 
     if parametrize.is_parametrized(module):
         # Same parametrization objects and the very same `original` tensors: exact.
         parametrize.transfer_parametrizations_and_params(module, new)
+        if is_spectrally_parametrized(new):
+            # The transfer builds a new chain without the load hook that converts state dicts
+            # of the earlier spectral layout: registering again re-installs only that hook.
+            register_spectral_parametrization(new)
     for tensor in ("weight", "bias"):
         if not parametrize.is_parametrized(module, tensor):
             setattr(new, tensor, getattr(module, tensor))  # the same Parameter (or None)
