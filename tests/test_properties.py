@@ -280,3 +280,50 @@ def test_band_for_energy_rejects_bad_energy_with_type_or_value_error(energy):
     assert "`energy`" in str(error.value)
     expected = TypeError if not isinstance(energy, float) else ValueError
     assert type(error.value) is expected
+
+
+# ------------------------------------------------------------------------------------------
+# Module constructors
+# ------------------------------------------------------------------------------------------
+
+BAD_MODULE_ARGUMENTS = {
+    "kernel_size": [0, -1, 1.5, "3", None, (3, 3, 3)],
+    "stride": [0, 1.5, "1"],
+    "dilation": [0, 2.0],
+    "groups": [0, 3, 1.5, True],
+    "compression": [1.0, -0.5, math.nan, "0.1", True],
+    "eval_compression": [1.0, math.inf, "0.1"],
+    "mode": ["Fixed", None, 1],
+    "padding_mode": ["mirror", None],
+}
+BAD_POOL_MODULE_ARGUMENTS = {
+    "output_size": [0, -2, 1.5, "4", (4, 4, 4)],
+    "dropout_min": [-0.1, 1.5, math.nan, "0.5", True],
+    "dropout_seed": [1.5, "0", None, True],
+}
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+@SETTINGS
+@given(data=st.data())
+def test_invalid_module_arguments_are_type_or_value_errors_naming_them(ndim, data):
+    argument = data.draw(st.sampled_from(sorted(BAD_MODULE_ARGUMENTS)))
+    bad = data.draw(st.sampled_from(BAD_MODULE_ARGUMENTS[argument]))
+    kwargs = {"in_channels": 2, "out_channels": 2, "kernel_size": 3, argument: bad}
+    with pytest.raises(ARGUMENT_ERRORS) as error:
+        MODULES[ndim](**kwargs)
+    assert argument in str(error.value) or (
+        argument == "groups" and "channels" in str(error.value)
+    ), str(error.value)
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+@SETTINGS
+@given(data=st.data())
+def test_invalid_pool_module_arguments_are_type_or_value_errors_naming_them(ndim, data):
+    argument = data.draw(st.sampled_from(sorted(BAD_POOL_MODULE_ARGUMENTS)))
+    bad = data.draw(st.sampled_from(BAD_POOL_MODULE_ARGUMENTS[argument]))
+    kwargs = {"output_size": 4, argument: bad}
+    with pytest.raises(ARGUMENT_ERRORS) as error:
+        POOL_MODULES[ndim](**kwargs)
+    assert argument in str(error.value), str(error.value)

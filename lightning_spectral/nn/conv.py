@@ -60,6 +60,7 @@ from lightning_spectral.functional import (
     check_choice,
     check_compression,
     check_energy,
+    check_int,
     conv_filter_spectrum,
     conv_padding,
     conv_plan,
@@ -103,6 +104,23 @@ def _check_energy(mode: str, energy: float | None) -> float | None:
     if energy is None:
         raise ValueError(f"mode='energy' needs `energy` as a fraction in (0, 1], got {energy!r}")
     return check_energy(energy)
+
+
+def _check_geometry(
+    ndim: int,
+    in_channels: Any,
+    out_channels: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+) -> None:
+    # Before nn.ConvNd.__init__, which fails on a float or negative kernel size with torch's
+    # internal message (``empty(): argument 'size' ...``) instead of naming the argument.
+    check_int(in_channels, "in_channels", minimum=1)
+    check_int(out_channels, "out_channels", minimum=1)
+    conv_spec(ndim, kernel_size, stride, padding, dilation, groups)
 
 
 def band_limit_config(
@@ -899,6 +917,9 @@ class BandLimitedConv1d(_BandLimitedConvNd, nn.Conv1d):
         mode: str = "fixed",
         energy: float | None = None,
     ) -> None:
+        _check_geometry(
+            1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        )
         nn.Conv1d.__init__(
             self,
             in_channels,
@@ -958,6 +979,9 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
         mode: str = "fixed",
         energy: float | None = None,
     ) -> None:
+        _check_geometry(
+            2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        )
         nn.Conv2d.__init__(
             self,
             in_channels,
