@@ -108,9 +108,7 @@ def _scale(value: Any, ndim: int) -> tuple[float, ...]:
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)
     ):
         raise TypeError(f"`scale` must be a float or {ndim} floats in (0, 1], got {value!r}")
-    if not all(0.0 < v <= 1.0 for v in items):  # NaN fails too
-        raise ValueError(f"`scale` must be {ndim} factor(s) in (0, 1], got {value!r}")
-    return tuple(float(v) for v in items)
+    return tuple(check_number(v, "scale", 0.0, 1.0, low_open=True) for v in items)
 
 
 @dataclass(frozen=True)
