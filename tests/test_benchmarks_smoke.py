@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,38 @@ def test_model_unknown_name_fails(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "unknown ['vgg']" in result.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+# ---- profile_model.py --------------------------------------------------------------------
+
+PROFILE_SCRIPT = ROOT / "benchmarks" / "profile_model.py"
+
+
+def test_profile_quick_run_names_the_operators(tmp_path: Path) -> None:
+    out = tmp_path / "profile"
+    result = subprocess.run(
+        [sys.executable, str(PROFILE_SCRIPT), "--quick", "--top", "4", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    report = (out.with_suffix(".md")).read_text()
+    assert report in result.stdout
+    for setting in ("## eval, batch 1", "## train step, batch 2"):
+        assert setting in report
+    shares = [line for line in report.splitlines() if line.startswith("| `")]
+    assert len(shares) == 4 * 4  # two settings x two models x --top rows
+    assert all(line.split("|")[2].strip().endswith("%") for line in shares)
+
+
+def test_profile_rejects_a_bad_compression(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(PROFILE_SCRIPT), "--quick", "--compression", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 2 and "--compression must be in [0, 1), got 1.5" in result.stderr
