@@ -255,3 +255,13 @@ def test_a_deployed_model_is_not_in_plans() -> None:
     transforms.deploy_(net, x)
     plan = transforms.plan_of(net)
     assert not plan.get("band_limit") and not plan.get("spectral_pool")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_torchscript_scripts_the_deployed_model_and_refuses_the_eager_one() -> None:
+    eager, deployed, x = _deployed("rippel-2d")
+    scripted = torch.jit.script(deployed)
+    with torch.no_grad():
+        assert _rel(scripted(x), eager(x)) <= 1e-4
+    with pytest.raises(TypeError, match=r"cannot be scripted.*transforms\.deploy_"):
+        torch.jit.script(eager)
