@@ -1,11 +1,17 @@
-"""``BandLimitCallback`` (``lightning_spectral.callbacks.band_limit``): its arguments."""
+"""``BandLimitCallback`` (``lightning_spectral.callbacks.band_limit``): its arguments, and the
+warnings of energy-mode runs whose statistics decide nothing (they name the layer)."""
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
+import torch
 from _assertions import raises_naming
+from _lightning_helpers import CLASSES, IMAGE, LitClassifier
+from _lightning_helpers import trainer as make_trainer
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_spectral import (
     BandLimitCallback,
@@ -50,3 +56,39 @@ from lightning_spectral import (
 def test_band_limit_rejects(kwargs, error, bad):
     with raises_naming(error, bad):
         BandLimitCallback(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Energy-mode statistics that decide nothing: a warning naming the layer
+# --------------------------------------------------------------------------------------------
+
+
+def _energy_fit_warnings(tmp_path, fill: float) -> list[str]:
+    """Messages warned by a one-epoch energy-mode fit on inputs that all equal ``fill``."""
+    x = torch.full((16, 1, IMAGE, IMAGE), fill)
+    data = DataLoader(TensorDataset(x, torch.randint(0, CLASSES, (16,))), batch_size=8)
+    callback = BandLimitCallback(compression=0.25, mode="energy", energy=0.9)
+    trainer = make_trainer(tmp_path, [callback], max_epochs=1, logger=False)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trainer.fit(LitClassifier(), data)
+    return [str(w.message) for w in record if "band-limited layer" in str(w.message)]
+
+
+def test_all_non_finite_statistics_warn_naming_the_layer(tmp_path):
+    # Every sample has a nan: the statistics count no sample, the layer is left out of the
+    # reduction, and its band stays; before, nothing said so.
+    messages = _energy_fit_warnings(tmp_path, math.nan)
+    assert any(
+        m.startswith("band-limited layer net.features.0: 16 input sample(s) with nan/inf")
+        for m in messages
+    ), messages
+
+
+def test_statistics_without_energy_warn_naming_the_layer(tmp_path):
+    # All-zero inputs: samples counted, no energy; update_band names the layer, not its repr.
+    messages = _energy_fit_warnings(tmp_path, 0.0)
+    assert any(
+        m.startswith("band-limited layer net.features.0: its energy statistics hold no finite")
+        for m in messages
+    ), messages

@@ -458,3 +458,26 @@ def test_energy_curve_rejects_a_band_off_the_chain():
     off_chain = Band((12, 12), 0, 7)  # all columns, one row: never a member of the chain
     with pytest.raises(ValueError, match="not a band of the chain"):
         _figures.energy_curve(off_chain, torch.ones(12, 7))
+
+
+def test_cache_bytes_are_logged_at_the_end_of_every_validation(tmp_path):
+    callbacks = [BandLimitCallback(compression=0.5), EnergyCompressionMonitor()]
+    trainer = make_trainer(tmp_path, callbacks, max_epochs=2)
+    model = LitClassifier()
+    trainer.fit(model, loader(), loader(seed=1))
+    series = scalars(trainer.logger.log_dir)
+    # What the eval caches hold after a validation forward of the same size.
+    layers = [model.net.features[0], model.net.features[3]]
+    model.eval()
+    with torch.no_grad():
+        model(dataset(2, seed=1).tensors[0])
+    expected = sum(layer.cache_bytes for layer in layers)
+    assert expected > 0
+    assert [step for step, _ in series["spectral/cache_bytes"]] == [1, 3]  # each epoch's end
+    assert _values(series, "spectral/cache_bytes") == [float(expected)] * 2
+    # With the caches off, the layers hold nothing, and the monitor says so.
+    for layer in layers:
+        layer.spectrum_cache = False
+    trainer = make_trainer(tmp_path / "off", [EnergyCompressionMonitor()], max_epochs=1)
+    trainer.fit(model.train(), loader(), loader(seed=1))
+    assert _values(scalars(trainer.logger.log_dir), "spectral/cache_bytes") == [0.0]

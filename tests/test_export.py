@@ -1,5 +1,6 @@
-"""Deployment of band-limited convolutions: the real-only export form, ``torch.export`` without
-warnings, ONNX through onnxruntime, TorchScript."""
+"""Deployment of band-limited convolutions (``BandLimitedConv{1,2}d.deploy``): the real-only
+form, ``torch.export`` without warnings, ONNX through onnxruntime, TorchScript. Whole models
+(``transforms.deploy_``) are in ``tests/test_transforms_deploy.py``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_spectral import transforms
 from lightning_spectral.nn import BandLimitedConv1d, BandLimitedConv2d, BandLimitedConvExport
 
 CASES = {
@@ -43,39 +45,14 @@ class _Net(nn.Module):
         return self.head(x.mean((-2, -1)))
 
 
-def _deployed(model: nn.Module, example: torch.Tensor) -> nn.Module:
-    """Swap every band-limited layer for its export form at the size it sees on ``example``."""
-    sizes: dict[str, tuple[int, ...]] = {}
-
-    def record(name: str):
-        def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-            sizes[name] = tuple(args[0].shape[2:])
-
-        return hook
-
-    hooks = [
-        module.register_forward_pre_hook(record(name))
-        for name, module in model.named_modules()
-        if isinstance(module, (BandLimitedConv1d, BandLimitedConv2d))
-    ]
-    with torch.no_grad():
-        model(example)
-    for hook in hooks:
-        hook.remove()
-    for name, size in sizes.items():
-        parent, _, child = name.rpartition(".")
-        owner = model.get_submodule(parent) if parent else model
-        setattr(owner, child, getattr(owner, child).export_form(size))
-    return model
-
-
 def _net() -> tuple[nn.Module, nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     eager = _Net()
     eager.norm.running_mean.uniform_(-0.5, 0.5)
     eager.eval()
     x = torch.randn(3, 3, 16, 16)
-    deployed = _deployed(copy.deepcopy(eager), x)
+    deployed = copy.deepcopy(eager)
+    transforms.deploy_(deployed, x)
     return eager, deployed, x
 
 
@@ -84,10 +61,10 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_export_form_equals_the_eval_layer(name: str) -> None:
+def test_deployed_conv_equals_the_eval_layer(name: str) -> None:
     layer, size = _layer(name)
     x = torch.randn(2, 4, *size)
-    deployed = layer.export_form(size)
+    deployed = layer.deploy(size)
     assert isinstance(deployed, BandLimitedConvExport)
     assert all(not b.is_complex() for b in deployed.buffers())
     with torch.no_grad():
@@ -97,21 +74,21 @@ def test_export_form_equals_the_eval_layer(name: str) -> None:
         assert deployed(x[:0]).shape == (0, *expected.shape[1:])  # empty batch
 
 
-def test_export_form_at_compression_zero_is_the_torch_conv() -> None:
+def test_deploy_at_compression_zero_is_the_torch_conv() -> None:
     layer, size = _layer("2d-stride-pad", compression=0.0)
-    deployed = layer.export_form(size)
+    deployed = layer.deploy(size)
     assert type(deployed) is nn.Conv2d and torch.equal(deployed.weight, layer.weight)
     with pytest.raises(TypeError, match="`input_size` must be an int or a sequence of 2 ints"):
-        layer.export_form((8, 8, 8))
+        layer.deploy((8, 8, 8))
     with pytest.raises(ValueError, match="`input_size` must be >= 1"):
-        layer.export_form((0, 8))
+        layer.deploy((0, 8))
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_torch_export_has_real_tensors_only_and_no_warnings(name: str) -> None:
     layer, size = _layer(name)
     x = torch.randn(2, 4, *size)
-    deployed = layer.export_form(size)
+    deployed = layer.deploy(size)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         program = torch.export.export(deployed, (x,))
@@ -134,17 +111,14 @@ def test_a_small_model_exports_and_matches_eager() -> None:
         assert _rel(program.module()(x), eager(x)) <= 1e-5
 
 
-@pytest.mark.parametrize("target", ["2d-stride-pad", "1d-stride", "model"])
+@pytest.mark.parametrize("target", ["2d-stride-pad", "1d-stride"])
 def test_onnx_export_runs_in_onnxruntime_equal_to_eager(target: str) -> None:
     pytest.importorskip("onnx", reason="the `export` extra (onnx) is not installed")
     ort = pytest.importorskip("onnxruntime", reason="the `export` extra is not installed")
     pytest.importorskip("onnxscript", reason="the dynamo ONNX exporter needs onnxscript")
-    if target == "model":
-        eager, deployed, x = _net()
-    else:
-        eager, size = _layer(target)
-        x = torch.randn(2, 4, *size)
-        deployed = eager.export_form(size)
+    eager, size = _layer(target)
+    x = torch.randn(2, 4, *size)
+    deployed = eager.deploy(size)
     with warnings.catch_warnings():
         # The exporter's own progress notes are not ours to silence; ours must not warn.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -158,28 +132,45 @@ def test_onnx_export_runs_in_onnxruntime_equal_to_eager(target: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
-def test_torchscript_scripts_the_export_form_and_refuses_the_layer() -> None:
+def test_torchscript_scripts_the_deployed_conv_and_refuses_the_layer() -> None:
     layer, size = _layer("2d-reflect-same")
     x = torch.randn(2, 4, *size)
-    scripted = torch.jit.script(layer.export_form(size))
+    scripted = torch.jit.script(layer.deploy(size))
     with torch.no_grad():
         assert _rel(scripted(x), layer(x)) <= 1e-5
-    with pytest.raises(TypeError, match=r"cannot be scripted.*export_form\(input_size\)"):
+    with pytest.raises(TypeError, match=r"cannot be scripted.*deploy\(input_size\)"):
         torch.jit.script(layer)
 
 
-def test_deployment_page_example_runs() -> None:
+def test_deployment_page_examples_run(tmp_path, monkeypatch) -> None:
     from pathlib import Path
 
     page = (Path(__file__).parents[1] / "docs" / "deployment.md").read_text()
-    blocks = page.split("```python\n")[1:]
-    assert blocks, "docs/deployment.md lost its example"
-    example = blocks[0].split("```")[0]
+    blocks = [block.split("```")[0] for block in page.split("```python\n")[1:]]
+    assert len(blocks) == 2, "docs/deployment.md lost an example (torch.export, ONNX)"
     namespace: dict = {}
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # torch.export of the export forms must not warn
-        exec(compile(example, "docs/deployment.md example", "exec"), namespace)
-    assert isinstance(namespace["deployed"][2], BandLimitedConvExport)
+        warnings.simplefilter("error")  # deploy_ and torch.export must not warn
+        exec(compile(blocks[0], "docs/deployment.md example", "exec"), namespace)
+    assert isinstance(namespace["net"].features[0], BandLimitedConvExport)
+    assert namespace["report"].changed == ["features.0", "features.2", "features.3", "features.5"]
+    pytest.importorskip("onnxscript", reason="the dynamo ONNX exporter needs onnxscript")
+    pytest.importorskip("onnxruntime", reason="ONNX export needs the `export` extra")
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the exporter's own notes
+        exec(compile(blocks[1], "docs/deployment.md ONNX example", "exec"), namespace)
+    assert _rel(torch.from_numpy(namespace["logits"]), namespace["expected"]) <= 1e-4
+
+
+def test_export_form_is_a_deprecated_alias_of_deploy() -> None:
+    layer, size = _layer("2d-stride-pad")
+    with pytest.warns(FutureWarning, match=r"export_form is deprecated: call `\.deploy"):
+        old = layer.export_form(size)
+    new = layer.deploy(size)
+    assert type(old) is type(new)
+    for (key, a), (_, b) in zip(old.state_dict().items(), new.state_dict().items(), strict=True):
+        assert torch.equal(a, b), key
 
 
 def test_torch_export_of_the_layer_itself_does_not_warn() -> None:

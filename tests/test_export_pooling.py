@@ -197,6 +197,8 @@ def test_torchscript_scripts_the_deployed_form(make, shape) -> None:
         scripted(wrong)
 
 
-def test_deployed_classes_match_the_pools() -> None:
-    assert isinstance(SpectralPool1d(2).deploy(4), DeployedSpectralPool1d)
-    assert isinstance(SpectralPool2d(2).deploy(4), DeployedSpectralPool2d)
+def test_deployed_classes_match_the_pools_and_are_in_eval_mode() -> None:
+    # Eval mode, as the convolutions' deploy: transforms.deploy_ refuses training modules.
+    one, two = SpectralPool1d(2).deploy(4), SpectralPool2d(2).deploy(4, device="cpu")
+    assert isinstance(one, DeployedSpectralPool1d) and not one.training
+    assert isinstance(two, DeployedSpectralPool2d) and not two.training

@@ -220,4 +220,8 @@ class BandLimitCallback(SpectralRewriteCallback):
         statistics = reduced_statistics(trainer, layers)
         for name, module in layers:
             if name in statistics:
-                module.update_band(statistics[name].power)
+                module.update_band(statistics[name].power, name=name)
+            else:
+                # Left out: no sample counted on any rank (e.g. every one had a nan/inf); the
+                # band stays, and the layer says why instead of staying silent.
+                module.warn_nonfinite(name)

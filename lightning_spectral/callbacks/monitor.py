@@ -56,7 +56,10 @@ class EnergyCompressionMonitor(Callback):
     ``spectral/mean_input_energy``, ``spectral/mean_filter_energy``, and
     ``spectral/saved_spectrum_bytes`` / ``spectral/full_spectrum_bytes``: bytes of input
     spectrum kept for backward per training batch (largest batch of the epoch) by all
-    band-limited layers, vs. the uncompressed one-sided spectra.
+    band-limited layers, vs. the uncompressed one-sided spectra. At the end of every validation
+    epoch of a fit: ``spectral/cache_bytes``, the bytes the band-limited layers' eval-mode
+    filter spectrum caches hold (their ``cache_bytes`` summed; training empties the caches, so
+    it is logged while they are filled).
 
     Input statistics are accumulated on device by the layers during training forwards (no host
     sync per step; the monitor switches ``track_stats`` on for the fit and off at its end) and
@@ -306,6 +309,24 @@ class EnergyCompressionMonitor(Callback):
             # Now, so that the eval bands drawn are those this epoch's scalars report.
             self._write_figures(trainer, pl_module, self._pending)
             self._pending = None
+
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Here, not with the training metrics: model.train() empties the eval caches, so they
+        # are full only between validation forwards and the end of validation.
+        if trainer.state.fn != "fit" or trainer.sanity_checking:
+            return
+        layers = transforms.spectral_modules(pl_module)
+        if layers:
+            total = float(sum(module.cache_bytes for _, module in layers))
+            pl_module.log(
+                "spectral/cache_bytes",
+                total,
+                on_step=False,
+                on_epoch=True,
+                batch_size=1,
+                sync_dist=True,
+            )
 
     # ---------------------------------------------------------------------------------------
 

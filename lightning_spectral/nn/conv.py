@@ -27,8 +27,8 @@ its ``compression``.
 **Eval cache.** In eval mode the filter spectrum at the kept frequencies is computed once and
 reused until the weight (version counter, storage, parametrization sources), the band, the dtype
 or the device changes (``cache_bytes``, ``spectrum_cache``, ``spectrum_cache_budget``).
-:meth:`~BandLimitedConv2d.export_form` bakes the layer into real tensors for ``torch.export``,
-ONNX and TorchScript.
+:meth:`~BandLimitedConv2d.deploy` bakes the layer into real tensors for ``torch.export``,
+ONNX and TorchScript (:func:`lightning_spectral.transforms.deploy_` for a whole model).
 
 **torch.compile.** The compressions are kept internally as integer ratios, which dynamo
 specialises on (a plain float attribute would be turned into a symbolic float after its first
@@ -747,10 +747,10 @@ class _BandLimitedConvNd(OptionalExtraState):
     # Deployment form
     # ---------------------------------------------------------------------------------------
 
-    def export_form(self, input_size: Sequence[int]) -> nn.Module:
+    def deploy(self, input_size: int | Sequence[int]) -> nn.Module:
         """The layer at its eval compression for one input size, as real tensors only: the
         form to give ``torch.export``, ``torch.onnx.export`` or TorchScript (see the deployment
-        page of the docs).
+        page of the docs; :func:`lightning_spectral.transforms.deploy_` deploys a whole model).
 
         Args:
             input_size: the spatial input size ``(L,)`` or ``(H, W)`` it will serve.
@@ -764,7 +764,7 @@ class _BandLimitedConvNd(OptionalExtraState):
 
         Example:
             >>> conv = BandLimitedConv2d(3, 4, 3, padding=1, compression=0.5).eval()
-            >>> deployed = conv.export_form((16, 16))
+            >>> deployed = conv.deploy((16, 16))
             >>> x = torch.randn(2, 3, 16, 16)
             >>> torch.allclose(deployed(x), conv(x), atol=1e-5)
             True
@@ -804,13 +804,27 @@ class _BandLimitedConvNd(OptionalExtraState):
         )
         return deployed.eval()
 
+    def export_form(self, input_size: int | Sequence[int]) -> nn.Module:
+        """Deprecated alias of :meth:`deploy` (one verb for every layer's deployment form).
+
+        Warns:
+            FutureWarning: always; call :meth:`deploy` instead.
+        """
+        warnings.warn(
+            f"{type(self).__name__}.export_form is deprecated: call `.deploy(input_size)` (the "
+            "spectral pools' verb too), or `transforms.deploy_(model, example_input)`",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.deploy(input_size)
+
     def __prepare_scriptable__(self) -> nn.Module:
         # torch.jit.script calls this hook first: refuse with what to do instead of a deep
         # TorchScript error in the FFT plans.
         raise TypeError(
             f"{type(self).__name__} cannot be scripted (its transforms are planned in Python per "
-            "input size); script or export `layer.export_form(input_size)`, which holds real "
-            "tensors only"
+            "input size); script or export `layer.deploy(input_size)`, which holds real "
+            "tensors only (`transforms.deploy_(model, example_input)` swaps every layer)"
         )
 
     # ---------------------------------------------------------------------------------------
@@ -1004,7 +1018,7 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
 
 class BandLimitedConvExport(nn.Module):
     """Deployment form of a band-limited convolution at one input size (from
-    :meth:`BandLimitedConv2d.export_form`): baked real operators in buffers, real GEMMs in
+    :meth:`BandLimitedConv2d.deploy`): baked real operators in buffers, real GEMMs in
     forward, no complex tensor, no FFT, no Python-side state. It exports with ``torch.export``
     and ``torch.onnx.export(..., dynamo=True)`` and scripts with ``torch.jit.script``.
 

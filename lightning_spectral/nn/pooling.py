@@ -406,7 +406,9 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
 
         The result computes what this module computes in eval mode (no frequency dropout) with
         one real ``(out, in)`` matrix per dimension (:func:`spectral_pool_matrix`), so its graph
-        holds only real tensors: ``torch.export``, ONNX and TorchScript take it.
+        holds only real tensors: ``torch.export``, ONNX and TorchScript take it. The band-limited
+        convolutions' ``deploy`` is the same verb;
+        :func:`lightning_spectral.transforms.deploy_` deploys every layer of a model.
 
         Args:
             input_size: the spatial input size (an int for each dimension, or one int for all).
@@ -414,7 +416,7 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
             device: device of the matrices.
 
         Returns:
-            A :class:`DeployedSpectralPool1d` or :class:`DeployedSpectralPool2d`.
+            A :class:`DeployedSpectralPool1d` or :class:`DeployedSpectralPool2d`, in eval mode.
 
         Example:
             >>> import torch
@@ -425,7 +427,8 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
         """
         size = to_tuple(input_size, self._ndim, "input_size")
         deployed = _DEPLOYED[self._ndim](size, self.output_size_for(size), dtype=dtype)
-        return deployed.to(device) if device is not None else deployed
+        deployed = deployed.to(device) if device is not None else deployed
+        return deployed.eval()  # as the convolutions' deployment form: an inference module
 
     def __prepare_scriptable__(self) -> NoReturn:
         # Called by torch.jit.script on this module and every submodule: refuse clearly instead
