@@ -34,6 +34,7 @@ from typing import Literal
 
 import torch
 
+from lightning_spectral.functional import conv as _conv
 from lightning_spectral.functional import pooling as _pooling
 from lightning_spectral.functional._checks import (
     check_tensor,
@@ -41,7 +42,7 @@ from lightning_spectral.functional._checks import (
     fft_call,
     fft_precision,
 )
-from lightning_spectral.functional.conv import Padding, bandlimited_conv, conv_spec
+from lightning_spectral.functional.conv import Padding
 from lightning_spectral.functional.spectral import spectral_contract
 from lightning_spectral.kernels.fallback import FallbackKey, fallback_reason, record_failure
 
@@ -243,10 +244,9 @@ def bandlimited_conv1d(
     Returns:
         ``(B, C_out, L_out)`` (or ``(C_out, L_out)``), in the input's dtype.
     """
-    check_tensor(input, "input", (2, 3))
-    check_tensor(weight, "weight", (3,))
-    spec = conv_spec(1, tuple(weight.shape[2:]), stride, padding, dilation, groups)
-    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
+    return _conv.bandlimited_conv1d(
+        input, weight, bias, stride, padding, dilation, groups, compression, contract=contract
+    )
 
 
 def bandlimited_conv2d(
@@ -278,10 +278,9 @@ def bandlimited_conv2d(
     Returns:
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
-    check_tensor(input, "input", (3, 4))
-    check_tensor(weight, "weight", (4,))
-    spec = conv_spec(2, tuple(weight.shape[2:]), stride, padding, dilation, groups)
-    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
+    return _conv.bandlimited_conv2d(
+        input, weight, bias, stride, padding, dilation, groups, compression, contract=contract
+    )
 
 
 def _pool(
