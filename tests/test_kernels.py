@@ -417,6 +417,25 @@ def test_pool_kernels_are_adjoint(
 
 
 @needs_triton
+def test_pool_kernel_reads_a_strided_lazily_conjugated_spectrum(device: torch.device) -> None:
+    """The launch takes the strides of the resolved operand (resolving a non-dense conjugate
+    view copies it into a new layout; the strides of the view would read the copy wrongly)."""
+    from lightning_spectral.kernels.pool_triton import (
+        _PoolSpectrum,
+        axis_weights,
+        pool_spectrum_torch,
+    )
+
+    wide = torch.randn(3, 7, 9, dtype=torch.complex128, device=device)
+    spectrum = wide[:, :, :4].conj()
+    rows_w = axis_weights(7, 4, 4, True, torch.float64, device)
+    cols_w = axis_weights(8, 6, 6, False, torch.float64, device)
+    ours = _PoolSpectrum.apply(spectrum, 4, rows_w, cols_w, True, None)
+    twin = pool_spectrum_torch(spectrum, 4, rows_w, cols_w, True)
+    torch.testing.assert_close(ours, twin, rtol=1e-12, atol=1e-12)
+
+
+@needs_triton
 def test_spectral_pool_keeps_dtype_and_identity(device: torch.device, monkeypatch) -> None:
     from lightning_spectral.kernels import pool_triton
 

@@ -360,6 +360,7 @@ def _functional(
     groups: int,
     compression: float,
     ndim: int,
+    contract: Contract,
 ) -> torch.Tensor:
     """The ``F.conv*``-style signature: check the tensors' ranks first (their message names the
     tensor), then the arguments, then run."""
@@ -367,7 +368,7 @@ def _functional(
     check_tensor(weight, "weight", (ndim + 2,))
     compression = check_compression(compression)
     spec = conv_spec(ndim, tuple(weight.shape[2:]), stride, padding, dilation, groups)
-    return bandlimited_conv(input, weight, bias, spec, compression)
+    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
 
 
 def bandlimited_conv1d(
@@ -379,6 +380,8 @@ def bandlimited_conv1d(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     compression: float = 0.0,
+    *,
+    contract: Contract = spectral_contract,
 ) -> torch.Tensor:
     """Band-limited 1D convolution; arguments as :func:`torch.nn.functional.conv1d`.
 
@@ -392,11 +395,14 @@ def bandlimited_conv1d(
         groups: channel groups.
         compression: fraction of one-sided coefficients of the padded length discarded from the
             input, filter and output-gradient spectra, in ``[0, 1)``.
+        contract: the channel contraction (the kernels' dispatch passes its own).
 
     Returns:
         ``(B, C_out, L_out)`` (or ``(C_out, L_out)``), in the input's dtype.
     """
-    return _functional(input, weight, bias, stride, padding, dilation, groups, compression, 1)
+    return _functional(
+        input, weight, bias, stride, padding, dilation, groups, compression, 1, contract
+    )
 
 
 def bandlimited_conv2d(
@@ -408,6 +414,8 @@ def bandlimited_conv2d(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     compression: float = 0.0,
+    *,
+    contract: Contract = spectral_contract,
 ) -> torch.Tensor:
     """Band-limited 2D convolution; arguments as :func:`torch.nn.functional.conv2d`.
 
@@ -421,11 +429,14 @@ def bandlimited_conv2d(
         groups: channel groups.
         compression: fraction of the ``Hp x (Wp // 2 + 1)`` one-sided coefficients of the padded
             map discarded from the input, filter and output-gradient spectra, in ``[0, 1)``.
+        contract: the channel contraction (the kernels' dispatch passes its own).
 
     Returns:
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
-    return _functional(input, weight, bias, stride, padding, dilation, groups, compression, 2)
+    return _functional(
+        input, weight, bias, stride, padding, dilation, groups, compression, 2, contract
+    )
 
 
 class RealOperators(NamedTuple):

@@ -44,7 +44,7 @@ import torch
 
 from lightning_spectral.functional._checks import (
     check_tensor,
-    compute_dtype,
+    fft_call,
     fft_precision,
     to_tuple,
 )
@@ -110,6 +110,15 @@ def check_pool_sizes(
     return out_size, cut
 
 
+def _pool_dims(x: torch.Tensor, out_size: tuple[int, ...], cutoff: tuple[int, ...]) -> torch.Tensor:
+    """Pool the last ``len(out_size)`` dims of ``x`` one after the other (the crop is separable)."""
+    first = x.dim() - len(out_size)
+    for axis, (size, cut) in enumerate(zip(out_size, cutoff, strict=True)):
+        dim = first + axis
+        x = _pool_last_dim(x.movedim(dim, -1), size, cut).movedim(-1, dim)
+    return x
+
+
 def _spectral_pool(
     input: torch.Tensor,
     output_size: int | Sequence[int],
@@ -118,20 +127,17 @@ def _spectral_pool(
 ) -> torch.Tensor:
     check_tensor(input, "input", (ndim + 1, ndim + 2))
     out_size, cut = check_pool_sizes(tuple(input.shape[-ndim:]), output_size, cutoff, ndim)
-    first = input.dim() - ndim
     if input.numel() == 0:
         # The FFT libraries refuse empty batches; a crop of the empty input has the pooled shape
         # and an (empty) gradient path, like torch's pools.
         y = input
         for axis, size in enumerate(out_size):
-            y = y.narrow(first + axis, 0, size)
+            y = y.narrow(input.dim() - ndim + axis, 0, size)
         return y.clone()
+    # Pools are not on autocast's lists: with autocast off around the FFT region too, the result
+    # dtype of `fft_call` is the input's dtype, as for `max_pool2d`.
     with fft_precision(input.device):
-        y = input.to(compute_dtype(input.dtype))
-        for axis in range(ndim):
-            dim = first + axis
-            y = _pool_last_dim(y.movedim(dim, -1), out_size[axis], cut[axis]).movedim(-1, dim)
-    return y.to(input.dtype)
+        return fft_call(_pool_dims, input, out_size=out_size, cutoff=cut)
 
 
 def spectral_pool1d(

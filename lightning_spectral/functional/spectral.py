@@ -360,33 +360,22 @@ def _adjoint(kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
     return _columns_adjoint(partial, cols).reshape(*lead, *counts)
 
 
-class _Analysis(torch.autograd.Function):
-    """``diag(scale) A``; its backward is :class:`_Adjoint` of the same plan (exact adjoint)."""
+class _BandOperator(torch.autograd.Function):
+    """A plan's analysis ``diag(scale) A`` (``adjoint=False``) or its exact adjoint
+    ``A* diag(scale)`` (``adjoint=True``): the backward of each is the other, of the same plan."""
 
     @staticmethod
-    def forward(ctx, signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
-        ctx.plan = plan
-        return _analysis(signal, plan)
+    def forward(ctx, input: torch.Tensor, plan: _Plan, adjoint: bool) -> torch.Tensor:
+        ctx.plan, ctx.adjoint = plan, adjoint
+        return _adjoint(input, plan) if adjoint else _analysis(input, plan)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         # Autocast off: a backward run inside an autocast region must not compute in bf16.
         with fft_precision(grad.device):
-            return _Adjoint.apply(grad, ctx.plan), None
-
-
-class _Adjoint(torch.autograd.Function):
-    """``A* diag(scale)``; its backward is :class:`_Analysis` of the same plan."""
-
-    @staticmethod
-    def forward(ctx, kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
-        ctx.plan = plan
-        return _adjoint(kept, plan)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        with fft_precision(grad.device):
-            return _Analysis.apply(grad.to(compute_dtype(grad.dtype)), ctx.plan), None
+            if ctx.adjoint:  # the real output's gradient may come in a lower precision
+                grad = grad.to(compute_dtype(grad.dtype))
+            return _BandOperator.apply(grad, ctx.plan, not ctx.adjoint), None, None
 
 
 @geometry_cache(maxsize=2048)
@@ -440,7 +429,7 @@ def apply_analysis(signal: torch.Tensor, plan: _Plan) -> torch.Tensor:
         Complex ``(*kept_shape, *lead)``, contiguous (frequency-major).
     """
     with fft_precision(signal.device):
-        return _Analysis.apply(signal.to(compute_dtype(signal.dtype)), plan)
+        return _BandOperator.apply(signal.to(compute_dtype(signal.dtype)), plan, False)
 
 
 def apply_synthesis(kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
@@ -454,7 +443,7 @@ def apply_synthesis(kept: torch.Tensor, plan: _Plan) -> torch.Tensor:
         Real ``(*lead, *output_size)``.
     """
     with fft_precision(kept.device):
-        return _Adjoint.apply(kept, plan)
+        return _BandOperator.apply(kept, plan, True)
 
 
 def band_analysis(

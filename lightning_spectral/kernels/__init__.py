@@ -13,20 +13,8 @@ Importing this package never imports triton. The kernels themselves live in
 :mod:`~lightning_spectral.kernels.pool_triton`.
 """
 
-from lightning_spectral.kernels.dispatch import (
-    BACKENDS,
-    ENV_VAR,
-    bandlimited_conv1d,
-    bandlimited_conv2d,
-    contract,
-    get_backend,
-    resolve_backend,
-    set_backend,
-    spectral_pool1d,
-    spectral_pool2d,
-    triton_status,
-    use_backend,
-)
+from lightning_spectral.kernels import dispatch as _dispatch
+from lightning_spectral.kernels.dispatch import *  # noqa: F403 (its `__all__` is this package's)
 from lightning_spectral.kernels.fallback import (
     FallbackKey,
     TritonFallbackWarning,
@@ -34,21 +22,12 @@ from lightning_spectral.kernels.fallback import (
     fallbacks,
 )
 
+# The dispatch's public names, and the fallback registry's user-facing ones (`fallback_reason`
+# and `record_failure` are the dispatch's own bookkeeping).
 __all__ = [
-    "BACKENDS",
-    "ENV_VAR",
+    *_dispatch.__all__,
     "FallbackKey",
     "TritonFallbackWarning",
-    "bandlimited_conv1d",
-    "bandlimited_conv2d",
     "clear_fallbacks",
-    "contract",
     "fallbacks",
-    "get_backend",
-    "resolve_backend",
-    "set_backend",
-    "spectral_pool1d",
-    "spectral_pool2d",
-    "triton_status",
-    "use_backend",
 ]

@@ -315,68 +315,80 @@ def _cbmm(
     )
 
 
-def _forward(x: torch.Tensor, w: torch.Tensor, groups: int, gauss: bool) -> torch.Tensor:
-    batch = x.shape[0]
-    out_channels, group_in = w.shape[:2]
-    group_out = out_channels // groups
-    y = _empty_in_layout(x, (batch, out_channels, *x.shape[2:]))
-    _cbmm(
-        x,
-        (group_in * x.stride(1), x.stride(0), x.stride(1)),
-        w,
-        (group_out * w.stride(0), w.stride(1), w.stride(0)),
-        y,
-        (group_out * y.stride(1), y.stride(0), y.stride(1)),
-        (groups, batch, group_out, group_in),
-        conj_a=False,
-        conj_b=True,
-        gauss=gauss,
+#: The three products of the module docstring, einsum-like over the letters ``b`` (batch), ``o``
+#: (output channel) and ``i`` (input channel): the letter missing from the result is summed, and
+#: ``*`` conjugates an operand.
+_FORWARD = "bi,oi*->bo"  # Y = X @ conj(W)^T
+_GRAD_INPUT = "bo,oi->bi"  # dX = dY @ W
+_GRAD_FILTERS = "bo*,bi->oi"  # dW = conj(dY)^T @ X
+
+
+def _extents(spectrum: torch.Tensor, filters: torch.Tensor, groups: int) -> dict[str, int]:
+    """Per-group extent of every letter of the equations, and ``g``: the number of groups."""
+    out_channels, group_in = filters.shape[:2]
+    return {"g": groups, "b": spectrum.shape[0], "o": out_channels // groups, "i": group_in}
+
+
+def _matrix_strides(
+    tensor: torch.Tensor, letters: str, rows: str, cols: str, extents: dict[str, int]
+) -> tuple[int, int, int]:
+    """``(group, row, column)`` strides, in complex elements, of one operand's matrix view.
+
+    ``letters`` name the operand's two leading dims. A channel dim is split into the groups:
+    ``o`` where the operand has it (the filters ``(O, C / G)`` are blocked along their output
+    channels), else ``i``.
+    """
+    grouped = "o" if "o" in letters else "i"
+    return (
+        extents[grouped] * tensor.stride(letters.index(grouped)),
+        tensor.stride(letters.index(rows)),
+        tensor.stride(letters.index(cols)),
     )
-    return y
 
 
-def _grad_input(
-    gy: torch.Tensor, w: torch.Tensor, spectrum: torch.Tensor, groups: int, gauss: bool
+def _product(
+    equation: str,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    layout: torch.Tensor,
+    shape: Sequence[int],
+    extents: dict[str, int],
+    gauss: bool,
 ) -> torch.Tensor:
-    batch, out_channels = gy.shape[:2]
-    group_in = w.shape[1]
-    group_out = out_channels // groups
-    dx = _empty_in_layout(spectrum, spectrum.shape)
+    """One of the three products: ``op(a) @ op(b)`` per frequency and group, as ``equation``.
+
+    Args:
+        equation: ``_FORWARD``, ``_GRAD_INPUT`` or ``_GRAD_FILTERS``.
+        a: complex ``(d0, d1, *F)`` left operand, any strides.
+        b: complex ``(d0, d1, *F)`` right operand, any strides.
+        layout: the operand the result stands for; the result takes its memory layout.
+        shape: the result's shape ``(d0, d1, *F)``.
+        extents: from :func:`_extents`.
+        gauss: the 3-multiplication product form.
+
+    Returns:
+        Complex tensor of ``shape``.
+    """
+    operands, result = equation.split("->")
+    a_letters, b_letters = operands.split(",")
+    conj_a, conj_b = a_letters.endswith("*"), b_letters.endswith("*")
+    a_letters, b_letters = a_letters.rstrip("*"), b_letters.rstrip("*")
+    (summed,) = set(a_letters) - set(result)
+    rows, cols = result
+    out = _empty_in_layout(layout, shape)
     _cbmm(
-        gy,
-        (group_out * gy.stride(1), gy.stride(0), gy.stride(1)),
-        w,
-        (group_out * w.stride(0), w.stride(0), w.stride(1)),
-        dx,
-        (group_in * dx.stride(1), dx.stride(0), dx.stride(1)),
-        (groups, batch, group_in, group_out),
-        conj_a=False,
-        conj_b=False,
+        a,
+        _matrix_strides(a, a_letters, rows, summed, extents),
+        b,
+        _matrix_strides(b, b_letters, summed, cols, extents),
+        out,
+        _matrix_strides(out, result, rows, cols, extents),
+        (extents["g"], extents[rows], extents[cols], extents[summed]),
+        conj_a=conj_a,
+        conj_b=conj_b,
         gauss=gauss,
     )
-    return dx
-
-
-def _grad_filters(
-    gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, groups: int, gauss: bool
-) -> torch.Tensor:
-    batch, out_channels = gy.shape[:2]
-    group_in = w.shape[1]
-    group_out = out_channels // groups
-    dw = _empty_in_layout(w, w.shape)
-    _cbmm(
-        gy,
-        (group_out * gy.stride(1), gy.stride(1), gy.stride(0)),
-        x,
-        (group_in * x.stride(1), x.stride(0), x.stride(1)),
-        dw,
-        (group_out * dw.stride(0), dw.stride(0), dw.stride(1)),
-        (groups, group_out, group_in, batch),
-        conj_a=True,
-        conj_b=False,
-        gauss=gauss,
-    )
-    return dw
+    return out
 
 
 def _torch_grads(
@@ -413,7 +425,9 @@ class _Contract(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.groups, ctx.gauss, ctx.fallback = groups, gauss, fallback
         spectrum, filters = _resolved(spectrum), _resolved(filters)
-        out = _forward(spectrum, filters, groups, gauss)
+        extents = _extents(spectrum, filters, groups)
+        shape = (spectrum.shape[0], filters.shape[0], *spectrum.shape[2:])
+        out = _product(_FORWARD, spectrum, filters, spectrum, shape, extents, gauss)
         # The forward reads views in place, but a view keeps its whole base alive: save only the
         # kept coefficients for backward, as docs/design.md asks (a 1D band is a slice of the
         # rfft).
@@ -426,12 +440,17 @@ class _Contract(torch.autograd.Function):
         spectrum, filters = ctx.saved_tensors
         grad = _resolved(grad)
         needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        extents = _extents(spectrum, filters, ctx.groups)
         try:
             grad_spectrum = grad_filters = None
             if needs[0]:
-                grad_spectrum = _grad_input(grad, filters, spectrum, ctx.groups, ctx.gauss)
+                grad_spectrum = _product(
+                    _GRAD_INPUT, grad, filters, spectrum, spectrum.shape, extents, ctx.gauss
+                )
             if needs[1]:
-                grad_filters = _grad_filters(grad, spectrum, filters, ctx.groups, ctx.gauss)
+                grad_filters = _product(
+                    _GRAD_FILTERS, grad, spectrum, filters, filters.shape, extents, ctx.gauss
+                )
         except Exception as error:
             if ctx.fallback is None:
                 raise

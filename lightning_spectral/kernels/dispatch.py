@@ -34,14 +34,15 @@ from typing import Literal
 
 import torch
 
+from lightning_spectral.functional import conv as _conv
 from lightning_spectral.functional import pooling as _pooling
 from lightning_spectral.functional._checks import (
     check_tensor,
     compute_dtype,
+    fft_call,
     fft_precision,
-    to_tuple,
 )
-from lightning_spectral.functional.conv import Padding, bandlimited_conv, conv_spec
+from lightning_spectral.functional.conv import Padding
 from lightning_spectral.functional.spectral import spectral_contract
 from lightning_spectral.kernels.fallback import FallbackKey, fallback_reason, record_failure
 
@@ -243,10 +244,9 @@ def bandlimited_conv1d(
     Returns:
         ``(B, C_out, L_out)`` (or ``(C_out, L_out)``), in the input's dtype.
     """
-    check_tensor(input, "input", (2, 3))
-    check_tensor(weight, "weight", (3,))
-    spec = conv_spec(1, tuple(weight.shape[2:]), stride, padding, dilation, groups)
-    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
+    return _conv.bandlimited_conv1d(
+        input, weight, bias, stride, padding, dilation, groups, compression, contract=contract
+    )
 
 
 def bandlimited_conv2d(
@@ -278,10 +278,9 @@ def bandlimited_conv2d(
     Returns:
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
-    check_tensor(input, "input", (3, 4))
-    check_tensor(weight, "weight", (4,))
-    spec = conv_spec(2, tuple(weight.shape[2:]), stride, padding, dilation, groups)
-    return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
+    return _conv.bandlimited_conv2d(
+        input, weight, bias, stride, padding, dilation, groups, compression, contract=contract
+    )
 
 
 def _pool(
@@ -295,12 +294,7 @@ def _pool(
     if resolve_backend(input.device) == "torch":
         return reference(input, output_size, cutoff)
     in_size = tuple(input.shape[-ndim:])
-    out_size = to_tuple(output_size, ndim, "output_size")
-    cut = out_size if cutoff is None else to_tuple(cutoff, ndim, "cutoff")
-    if any(o > i for o, i in zip(out_size, in_size, strict=True)) or any(
-        c > o for c, o in zip(cut, out_size, strict=True)
-    ):
-        return reference(input, output_size, cutoff)  # raises with the reference's message
+    out_size, cut = _pooling.check_pool_sizes(in_size, output_size, cutoff, ndim)
     if input.numel() == 0 or (out_size == in_size and cut == out_size):
         # an empty batch or the identity: the reference answers without a transform
         return reference(input, output_size, cutoff)
@@ -314,15 +308,18 @@ def _pool(
     )
     if key is not None and fallback_reason(key) is not None:
         return reference(input, output_size, cutoff)
+    # The reference's precision rule: autocast off around `fft_call`, so the result keeps the
+    # input's dtype (pools are not on autocast's lists).
     with fft_precision(input.device):
         try:
-            y = triton_spectral_pool(input.to(real), out_size, cut, fallback=key)
+            return fft_call(
+                triton_spectral_pool, input, out_size=out_size, cutoff=cut, fallback=key
+            )
         except Exception as error:  # any compile/launch failure; OOM is re-raised
             if key is None:
                 raise
             record_failure(key, error, "forward")
-            return reference(input, output_size, cutoff)
-    return y.to(input.dtype)
+    return reference(input, output_size, cutoff)
 
 
 def spectral_pool1d(

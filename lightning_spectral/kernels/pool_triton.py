@@ -123,39 +123,33 @@ def _pool_adjoint_kernel(
     row = rest % in_rows
     plane = rest // in_rows
     base = g_ptr + plane * g_sp + col * g_sc
-    # Output row that reads input row `row` (and whether one does).
-    if SAME_ROWS:
-        dst = row
-        hit = mask
-    else:
-        freq = tl.where(2 * row <= in_rows, row, row - in_rows)
-        mag = tl.where(freq < 0, -freq, freq)
-        dst = tl.where(freq < 0, freq + out_rows, freq)
-        hit = mask & (2 * mag < out_rows)
-        if FOLD_ROWS:
-            dst = tl.where(2 * mag == out_rows, out_rows // 2, dst)
-            hit = hit | (mask & (2 * mag == out_rows))
-    weight = tl.load(row_w_ptr + dst, mask=hit, other=0.0)
-    re = weight * tl.load(base + dst * g_sr, mask=hit, other=0.0)
-    im = weight * tl.load(base + dst * g_sr + 1, mask=hit, other=0.0)
-    if FOLD_COLS:
-        # The mirrored row's output coefficient, conjugated (adjoint of the conj in the fold).
-        mirror = (in_rows - row) % in_rows
+    # Pass 0 gathers the output coefficient that input row `row` was copied to; with a folded
+    # Nyquist column, pass 1 adds, in that column, the conjugate of the one the mirrored row
+    # went to (adjoint of the conj in the fold).
+    for fold in tl.static_range(1 + FOLD_COLS):
+        src = row if fold == 0 else (in_rows - row) % in_rows
+        # Output row that reads input row `src` (and whether one does).
         if SAME_ROWS:
-            m_dst = mirror
-            m_hit = mask
+            dst = src
+            hit = mask
         else:
-            m_freq = tl.where(2 * mirror <= in_rows, mirror, mirror - in_rows)
-            m_mag = tl.where(m_freq < 0, -m_freq, m_freq)
-            m_dst = tl.where(m_freq < 0, m_freq + out_rows, m_freq)
-            m_hit = mask & (2 * m_mag < out_rows)
+            freq = tl.where(2 * src <= in_rows, src, src - in_rows)
+            mag = tl.where(freq < 0, -freq, freq)
+            dst = tl.where(freq < 0, freq + out_rows, freq)
+            hit = mask & (2 * mag < out_rows)
             if FOLD_ROWS:
-                m_dst = tl.where(2 * m_mag == out_rows, out_rows // 2, m_dst)
-                m_hit = m_hit | (mask & (2 * m_mag == out_rows))
-        m_hit = m_hit & (col == cols - 1)
-        m_weight = tl.load(row_w_ptr + m_dst, mask=m_hit, other=0.0)
-        re += m_weight * tl.load(base + m_dst * g_sr, mask=m_hit, other=0.0)
-        im -= m_weight * tl.load(base + m_dst * g_sr + 1, mask=m_hit, other=0.0)
+                dst = tl.where(2 * mag == out_rows, out_rows // 2, dst)
+                hit = hit | (mask & (2 * mag == out_rows))
+        if fold == 1:
+            hit = hit & (col == cols - 1)
+        weight = tl.load(row_w_ptr + dst, mask=hit, other=0.0)
+        part_re = weight * tl.load(base + dst * g_sr, mask=hit, other=0.0)
+        part_im = weight * tl.load(base + dst * g_sr + 1, mask=hit, other=0.0)
+        if fold == 0:
+            re, im = part_re, part_im
+        else:
+            re += part_re
+            im -= part_im
     col_weight = tl.load(col_w_ptr + col, mask=mask, other=0.0)
     tl.store(out_ptr + 2 * idx, re * col_weight, mask=mask)
     tl.store(out_ptr + 2 * idx + 1, im * col_weight, mask=mask)
@@ -248,22 +242,29 @@ def pool_spectrum_torch(
     return out * (row_weights[:, None] * col_weights[None, :])
 
 
-def _adjoint(
-    grad: torch.Tensor,
+def _launch(
+    kernel: DualKernel,
+    source: torch.Tensor,
+    rows: int,
     in_rows: int,
     out_rows: int,
     row_weights: torch.Tensor,
     col_weights: torch.Tensor,
     fold_cols: bool,
+    **constexprs: bool,
 ) -> torch.Tensor:
-    """Launch :func:`_pool_adjoint_kernel`: complex ``(P, h, cols)`` -> ``(P, H, cols)``."""
-    planes, _, cols = grad.shape
-    out = torch.empty((planes, in_rows, cols), dtype=grad.dtype, device=grad.device)
+    """Launch the forward or the adjoint kernel: complex ``(P, *, cols)`` -> ``(P, rows, cols)``.
+
+    ``source`` is read in place through its strides; the result is contiguous. ``rows`` is
+    ``out_rows`` for the forward and ``in_rows`` for the adjoint.
+    """
+    source = source.resolve_conj().resolve_neg()  # view_as_real refuses lazy conjugates
+    planes, _, cols = source.shape
+    out = torch.empty((planes, rows, cols), dtype=source.dtype, device=source.device)
     total = out.numel()
     if total:
-        strides = [2 * s for s in grad.stride()]
-        _ADJOINT[(triton.cdiv(total, _BLOCK),)](
-            torch.view_as_real(grad),
+        kernel[(triton.cdiv(total, _BLOCK),)](
+            torch.view_as_real(source),
             torch.view_as_real(out),
             row_weights,
             col_weights,
@@ -271,11 +272,11 @@ def _adjoint(
             in_rows,
             out_rows,
             cols,
-            *strides,
-            SAME_ROWS=in_rows == out_rows,
+            *(2 * s for s in source.stride()),
             FOLD_ROWS=out_rows % 2 == 0 and out_rows < in_rows,
             FOLD_COLS=fold_cols,
             BLOCK=_BLOCK,
+            **constexprs,
         )
     return out
 
@@ -298,40 +299,32 @@ class _PoolSpectrum(torch.autograd.Function):
         fold_cols: bool,
         fallback: FallbackKey | None,
     ) -> torch.Tensor:
-        planes, in_rows, cols = spectrum.shape
+        in_rows = spectrum.shape[1]
         ctx.geometry = (in_rows, out_rows, fold_cols)
         ctx.fallback = fallback
         ctx.save_for_backward(row_weights, col_weights)
-        out = torch.empty((planes, out_rows, cols), dtype=spectrum.dtype, device=spectrum.device)
-        total = out.numel()
-        if total == 0:
-            return out
-        strides = [2 * s for s in spectrum.stride()]
-        _FORWARD[(triton.cdiv(total, _BLOCK),)](
-            torch.view_as_real(spectrum.resolve_conj().resolve_neg()),
-            torch.view_as_real(out),
-            row_weights,
-            col_weights,
-            total,
-            in_rows,
-            out_rows,
-            cols,
-            *strides,
-            FOLD_ROWS=out_rows % 2 == 0 and out_rows < in_rows,
-            FOLD_COLS=fold_cols,
-            BLOCK=_BLOCK,
+        return _launch(
+            _FORWARD, spectrum, out_rows, in_rows, out_rows, row_weights, col_weights, fold_cols
         )
-        return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
         in_rows, out_rows, fold_cols = ctx.geometry
         row_weights, col_weights = ctx.saved_tensors
-        grad = grad.resolve_conj().resolve_neg()
         planes, _, cols = grad.shape
         try:
-            out = _adjoint(grad, in_rows, out_rows, row_weights, col_weights, fold_cols)
+            out = _launch(
+                _ADJOINT,
+                grad,
+                in_rows,
+                in_rows,
+                out_rows,
+                row_weights,
+                col_weights,
+                fold_cols,
+                SAME_ROWS=in_rows == out_rows,
+            )
         except Exception as error:
             if ctx.fallback is None:
                 raise
