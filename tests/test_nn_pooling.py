@@ -329,7 +329,7 @@ def test_torchscript_refuses_the_module_with_a_clear_error():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), SpectralPool2d(scale=0.5))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
-        with pytest.raises(RuntimeError, match=r"SpectralPool2d cannot be compiled.*pool.deploy"):
+        with pytest.raises(TypeError, match=r"SpectralPool2d cannot be scripted.*pool.deploy"):
             torch.jit.script(model)
 
 

@@ -76,6 +76,7 @@ from lightning_spectral.functional.conv import RealOperators, _real_conv
 # eval cache passes a precomputed filter spectrum).
 from lightning_spectral.kernels.dispatch import contract as _backend_contract
 from lightning_spectral.kernels.dispatch import resolve_backend
+from lightning_spectral.nn._scripting import refuse_scripting
 from lightning_spectral.nn._state import OptionalExtraState
 
 __all__ = [
@@ -819,12 +820,11 @@ class _BandLimitedConvNd(OptionalExtraState):
         return self.deploy(input_size)
 
     def __prepare_scriptable__(self) -> nn.Module:
-        # torch.jit.script calls this hook first: refuse with what to do instead of a deep
-        # TorchScript error in the FFT plans.
-        raise TypeError(
-            f"{type(self).__name__} cannot be scripted (its transforms are planned in Python per "
-            "input size); script or export `layer.deploy(input_size)`, which holds real "
-            "tensors only (`transforms.deploy_(model, example_input)` swaps every layer)"
+        refuse_scripting(
+            self,
+            "its transforms are planned in Python per input size",
+            "`layer.deploy(input_size)`, which holds real tensors only "
+            "(`transforms.deploy_(model, example_input)` swaps every layer),",
         )
 
     # ---------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from lightning_spectral import kernels
 from lightning_spectral.functional._checks import fft_precision, to_tuple
 from lightning_spectral.functional.pooling import spectral_pool_matrix
 from lightning_spectral.functional.validation import check_bool, check_int, check_number
+from lightning_spectral.nn._scripting import refuse_scripting
 from lightning_spectral.nn._state import OptionalExtraState
 
 __all__ = [
@@ -431,12 +432,10 @@ class _SpectralPoolNd(OptionalExtraState, nn.Module):
         return deployed.eval()  # as the convolutions' deployment form: an inference module
 
     def __prepare_scriptable__(self) -> NoReturn:
-        # Called by torch.jit.script on this module and every submodule: refuse clearly instead
-        # of TorchScript's parse error on the Python logic (output sizes, dropout draws).
-        raise RuntimeError(
-            f"{type(self).__name__} cannot be compiled by TorchScript (its output size and "
-            "frequency-dropout draws are Python logic); script `pool.deploy(input_size)` "
-            "instead, or export the eval-mode model with torch.export"
+        refuse_scripting(
+            self,
+            "its output size and frequency-dropout draws are Python logic",
+            "`pool.deploy(input_size)` (or `transforms.deploy_(model, example_input)`)",
         )
 
     # ---------------------------------------------------------------------------------------
