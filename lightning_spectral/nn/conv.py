@@ -181,6 +181,18 @@ class _BandLimitedConvNd(OptionalExtraState):
     #: Number of samples accumulated into ``stats_power`` (0-dim int64 tensor) or ``None``.
     stats_count: torch.Tensor | None
 
+    def _init_conv(
+        self, geometry: tuple[Any, ...], options: tuple[Any, ...], band: tuple[Any, ...]
+    ) -> None:
+        """The 1D/2D constructors' shared body: check the geometry before torch does (its errors
+        do not name the argument), build the torch convolution, then the band-limit settings."""
+        _check_geometry(self._ndim, *geometry)
+        self._torch_conv.__init__(self, *geometry, *options)
+        self._setup_band_limit(*band)
+
+    def extra_repr(self) -> str:
+        return f"{self._torch_conv.extra_repr(self)}, {self._spectral_repr()}"
+
     def _setup_band_limit(
         self,
         compression: float,
@@ -931,27 +943,11 @@ class BandLimitedConv1d(_BandLimitedConvNd, nn.Conv1d):
         mode: str = "fixed",
         energy: float | None = None,
     ) -> None:
-        _check_geometry(
-            1, in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        self._init_conv(
+            (in_channels, out_channels, kernel_size, stride, padding, dilation, groups),
+            (bias, padding_mode, device, dtype),
+            (compression, eval_compression, mode, energy),
         )
-        nn.Conv1d.__init__(
-            self,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
-        self._setup_band_limit(compression, eval_compression, mode, energy)
-
-    def extra_repr(self) -> str:
-        return f"{nn.Conv1d.extra_repr(self)}, {self._spectral_repr()}"
 
 
 class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
@@ -993,27 +989,11 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
         mode: str = "fixed",
         energy: float | None = None,
     ) -> None:
-        _check_geometry(
-            2, in_channels, out_channels, kernel_size, stride, padding, dilation, groups
+        self._init_conv(
+            (in_channels, out_channels, kernel_size, stride, padding, dilation, groups),
+            (bias, padding_mode, device, dtype),
+            (compression, eval_compression, mode, energy),
         )
-        nn.Conv2d.__init__(
-            self,
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
-        self._setup_band_limit(compression, eval_compression, mode, energy)
-
-    def extra_repr(self) -> str:
-        return f"{nn.Conv2d.extra_repr(self)}, {self._spectral_repr()}"
 
 
 class BandLimitedConvExport(nn.Module):
