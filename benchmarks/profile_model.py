@@ -97,7 +97,7 @@ def run(
         f"eval, batch {eval_batch}": (_eval_call, torch.randn(eval_batch, *shape)),
         f"train step, batch {train_batch}": (_train_call, torch.randn(train_batch, *shape)),
     }
-    info = machine_info(torch.device("cpu"))
+    info = ", ".join(f"{key} {value}" for key, value in machine_info(torch.device("cpu")).items())
     out = [
         f"# Profile: {model_name}, plain vs band-limited at {compression:g}",
         "",
