@@ -46,7 +46,7 @@ import warnings
 from typing import IO, Any, TypeVar
 
 from lightning_spectral import transforms
-from lightning_spectral._lightning_compat import pl, pl_load
+from lightning_spectral._lightning_compat import classes, pl, pl_load
 from lightning_spectral.plans_io import (
     CHECKPOINT_KEY,
     add_plan,
@@ -151,7 +151,7 @@ def load_from_checkpoint(
     Returns:
         An instance of ``model_class`` with the rewritten layers and the trained weights.
     """
-    if not (isinstance(model_class, type) and issubclass(model_class, pl.LightningModule)):
+    if not (isinstance(model_class, type) and issubclass(model_class, classes("LightningModule"))):
         raise TypeError(f"`model_class` must be a LightningModule class, got {model_class!r}")
     options = {
         "map_location": map_location,

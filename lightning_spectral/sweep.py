@@ -41,7 +41,7 @@ from typing import Any, Literal
 from typing_extensions import override
 
 from lightning_spectral import transforms
-from lightning_spectral._lightning_compat import Logger, TensorBoardLogger, pl
+from lightning_spectral._lightning_compat import Logger, classes, pl
 from lightning_spectral.checkpoint import load_from_checkpoint, restore_
 from lightning_spectral.functional import check_compression
 
@@ -146,7 +146,7 @@ def _restore(
     """The trained model and, for a given instance, its layers' settings to put back after."""
     if isinstance(model, type):
         return load_from_checkpoint(model, ckpt_path, map_location="cpu"), None
-    if not isinstance(model, pl.LightningModule):
+    if not isinstance(model, classes("LightningModule")):
         raise TypeError(f"model must be a LightningModule or its class, got {type(model)}")
     restore_(model, ckpt_path)
     settings = {name: m.get_extra_state() for name, m in transforms.spectral_modules(model)}
@@ -275,7 +275,7 @@ def _log(trainer: pl.Trainer, rows: Sequence[dict[str, Any]]) -> None:
                 if k != "layers" and k != "compression" and isinstance(v, float)
             }
             logger.log_metrics(scalars, step=_step(row["compression"]))
-        if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+        if isinstance(logger, classes("loggers.TensorBoardLogger")) and trainer.is_global_zero:
             # Indented by four spaces, TensorBoard's markdown shows the table as preformatted text.
             table = "\n".join("    " + line for line in format_sweep_table(rows).splitlines())
             logger.experiment.add_text("sweep/table", table, global_step=trainer.global_step)
