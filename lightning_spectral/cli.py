@@ -119,6 +119,21 @@ class _PlainHelpFormatter(DefaultHelpFormatter):
     def _expand_help(self, action: Any) -> str:
         return plain_text(super()._expand_help(action))
 
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(None if heading is None else plain_text(heading))
+
+
+class _ArgumentParser(LightningArgumentParser):
+    """``LightningArgumentParser`` with plain-text help by default.
+
+    A default of the class rather than a ``parser_kwargs`` entry: jsonargparse builds the
+    parsers of ``--model.help CLASS`` with ``type(parser)(...)``, which passes no formatter.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _PlainHelpFormatter)
+        super().__init__(*args, **kwargs)
+
 
 _DESCRIPTION = (
     "Train and evaluate PyTorch Lightning models with spectral pooling, spectral "
@@ -216,6 +231,7 @@ class SpectralLightningCLI(LightningCLI):
         parser_kwargs = kwargs.pop("parser_kwargs", None) or {}
         parser_kwargs.setdefault("description", _DESCRIPTION)
         kwargs.setdefault("trainer_class", SpectralTrainer)
+        kwargs.setdefault("parser_class", _ArgumentParser)
         super().__init__(
             model_class=None,
             datamodule_class=None,
@@ -226,12 +242,6 @@ class SpectralLightningCLI(LightningCLI):
             run=run,
             **kwargs,
         )
-
-    @override
-    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
-        """The parser of the main command and of each subcommand, with plain-text help."""
-        kwargs.setdefault("formatter_class", _PlainHelpFormatter)
-        return super().init_parser(**kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
