@@ -23,7 +23,9 @@ would replace it, so an upgrade of Lightning breaks (and is fixed) here only.
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+import inspect
+from collections.abc import Sequence
+from types import FrameType, ModuleType
 from typing import Any
 
 import pytorch_lightning as pl
@@ -160,12 +162,69 @@ _CALLED_ONLY_IF_OVERRIDDEN = {
 }
 
 
+class _AnyNamespaceHyperparameters:
+    """``save_hyperparameters`` that sees the configuration of either namespace's CLI.
+
+    ``save_hyperparameters`` resolves to the first base's (``pytorch_lightning``'s), which reads
+    only its own namespace's "given hyperparameters"; under ``lightning.pytorch``'s
+    ``LightningCLI`` it would save the live arguments (a nested network as a module) instead of
+    the parsed configuration. This passes the configuration on to it.
+    """
+
+    def save_hyperparameters(
+        self,
+        *args: Any,
+        ignore: Sequence[str] | str | None = None,
+        frame: FrameType | None = None,
+        logger: bool = True,
+    ) -> None:
+        """As ``LightningModule.save_hyperparameters`` (same arguments)."""
+        if frame is None:  # the caller's frame holds the arguments, not this one
+            frame = inspect.currentframe().f_back  # type: ignore[union-attr]
+        mixin = importlib.import_module(f"{pl.__name__}.core.mixins.hparams_mixin")
+        variable = getattr(mixin, "_given_hyperparameters", None)  # older Lightning: unset
+        given = given_hyperparameters()
+        token = None if given is None or variable is None else variable.set(given)
+        try:
+            super().save_hyperparameters(  # type: ignore[misc]
+                *args, ignore=ignore, frame=frame, logger=logger
+            )
+        finally:
+            if token is not None:
+                variable.reset(token)  # type: ignore[union-attr]
+
+
 def _dual(name: str, doc: str) -> type:
     """A class deriving from ``name`` of every namespace, hooks of the table above unset."""
     namespace: dict[str, Any] = {"__doc__": doc, "__module__": __name__}
+    bases = _bases(name)
     if len(NAMESPACES) > 1:
         namespace.update(dict.fromkeys(_CALLED_ONLY_IF_OVERRIDDEN[name]))
-    return type(name, _bases(name), namespace)
+        if name != "Callback":
+            bases = (_AnyNamespaceHyperparameters, *bases)
+    return type(name, bases, namespace)
+
+
+def _trust_every_namespaces_instantiator() -> None:
+    """Let each namespace's ``load_from_checkpoint`` rebuild models the other's CLI saved.
+
+    Private: ``<namespace>.core.saving._ALLOWED_INSTANTIATORS``, the allowlist of the
+    ``_instantiator`` a checkpoint saved by ``LightningCLI`` names (``<namespace>.cli.
+    instantiate_module``). The package's classes load through ``pytorch_lightning``'s method
+    (their first base), which lists only its own namespace's function, so a checkpoint from
+    ``lightning.pytorch.cli.LightningCLI`` was refused. Only Lightning's own instantiators are
+    added. Public replacement: none.
+    """
+    trusted = {f"{namespace.__name__}.cli.instantiate_module" for namespace in NAMESPACES}
+    for namespace in NAMESPACES:
+        saving = importlib.import_module(f"{namespace.__name__}.core.saving")
+        allowed = getattr(saving, "_ALLOWED_INSTANTIATORS", None)
+        if isinstance(allowed, set):  # older Lightning: no allowlist
+            allowed.update(trusted)
+
+
+if len(NAMESPACES) > 1:
+    _trust_every_namespaces_instantiator()
 
 
 Callback = _dual(
