@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any, TypeVar
 
 from lightning_spectral import transforms
-from lightning_spectral._lightning_compat import pl
+from lightning_spectral._lightning_compat import classes, pl
 from lightning_spectral.plans_io import (
     CHECKPOINT_KEY,
     UnreadableCheckpointError,
@@ -244,7 +244,7 @@ def load_from_checkpoint(
         UnreadableCheckpointError: if the file is empty, truncated or not a checkpoint.
         UntrustedCheckpointError: if the checkpoint names a class that is not allowed.
     """
-    if not (isinstance(model_class, type) and issubclass(model_class, pl.LightningModule)):
+    if not (isinstance(model_class, type) and issubclass(model_class, classes("LightningModule"))):
         raise TypeError(f"`model_class` must be a LightningModule class, got {model_class!r}")
     options = {
         "map_location": map_location,

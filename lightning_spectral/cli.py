@@ -15,8 +15,12 @@ names work::
 
 Defaults that differ from plain LightningCLI:
 
-* The logger is a ``TensorBoardLogger`` writing to ``./lightning_logs/version_<n>``
-  (``--trainer.logger.init_args.save_dir`` moves it, ``--trainer.logger false`` turns it off).
+* The logger is a ``TensorBoardLogger`` writing to ``lightning_logs/version_<n>`` below
+  ``--trainer.default_root_dir`` (the working directory by default), as plain Lightning's
+  default logger does; ``--trainer.logger.init_args.save_dir`` moves it, ``--trainer.logger
+  false`` turns it off. Checkpoints and the saved ``config.yaml`` go into that version folder.
+* ``--model my_model.MyNet`` (or ``--data``, ``--trainer.callbacks+=...``) finds
+  ``my_model.py`` in the working directory, with the console script as with ``python -m``.
 * ``data.num_classes`` is linked into ``model.init_args.num_classes`` when both exist (e.g.
   :class:`~lightning_spectral.models.SpectralClassifier` and the package's data modules), so
   the model's class count always matches the data.
@@ -32,15 +36,23 @@ Sec. 4.2; see :func:`lightning_spectral.sweep.compression_sweep`)::
 
 It prints a table of the test metrics per compression, writes ``compression_sweep.json`` and
 ``compression_sweep.csv`` into its own log folder (``--output_dir`` to choose) and logs
-``sweep/<metric>`` curves to TensorBoard at ``step = compression in percent``.
+``sweep/<metric>`` curves to TensorBoard at ``step = compression in percent``. The
+``config.yaml`` that ``fit`` saved is a valid ``--config`` for ``sweep`` too. A missing or
+unreadable checkpoint, an empty or out-of-range compression list, or a checkpoint without
+band-limited layers ends it with a one-line ``error:`` (exit code 2).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
+import sys
 from collections.abc import Sequence
 from typing import Any, Literal
+
+from jsonargparse import DefaultHelpFormatter
+from typing_extensions import override
 
 # Imported for their side effect too: jsonargparse resolves the short class names of the
 # subclasses that are imported when the command line is parsed.
@@ -55,15 +67,73 @@ from lightning_spectral._lightning_compat import (
     pl,
 )
 from lightning_spectral.plans_io import checkpoint_class_paths, read_checkpoint
-from lightning_spectral.sweep import compression_sweep
+from lightning_spectral.sweep import (
+    SweepError,
+    check_checkpoint_path,
+    check_compressions,
+    compression_sweep,
+)
 
-__all__ = ["DEFAULT_LOGGER", "SpectralLightningCLI", "SpectralTrainer", "main"]
+__all__ = ["DEFAULT_LOGGER", "SpectralLightningCLI", "SpectralTrainer", "main", "plain_text"]
 
-#: The default ``trainer.logger``: TensorBoard event files under ``./lightning_logs``.
+#: The default ``trainer.logger``: TensorBoard event files under ``lightning_logs`` of
+#: ``trainer.default_root_dir`` (``save_dir`` "." stands for it when that is set).
 DEFAULT_LOGGER: dict[str, Any] = {
     "class_path": f"{NAMESPACE}.loggers.TensorBoardLogger",
     "init_args": {"save_dir": ".", "name": "lightning_logs"},
 }
+
+# Sphinx cross-references (:class:`~a.b.C`, :func:`f`) and inline literals (``x``) in the
+# docstrings that jsonargparse turns into --help texts.
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?: <[^>]*>)?`")
+_LITERAL = re.compile(r"``([^`]*)``")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without Sphinx markup: a role shows its target (``~`` keeps the last name).
+
+    Args:
+        text: A docstring fragment.
+
+    Returns:
+        The text as a terminal should show it.
+
+    Example:
+        >>> plain_text("a :class:`~lightning_spectral.SpectralClassifier`, ``fit`` or :func:`f`")
+        'a SpectralClassifier, fit or f'
+    """
+
+    def role(match: re.Match[str]) -> str:
+        target = match.group(1).strip()
+        return target.rsplit(".", 1)[-1] if match.group(0).split("`")[1].startswith("~") else target
+
+    return _LITERAL.sub(r"\1", _ROLE.sub(role, text))
+
+
+class _PlainHelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help formatter, rendering descriptions and help texts as plain text."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain_text(text))
+
+    def _expand_help(self, action: Any) -> str:
+        return plain_text(super()._expand_help(action))
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(None if heading is None else plain_text(heading))
+
+
+class _ArgumentParser(LightningArgumentParser):
+    """``LightningArgumentParser`` with plain-text help by default.
+
+    A default of the class rather than a ``parser_kwargs`` entry: jsonargparse builds the
+    parsers of ``--model.help CLASS`` with ``type(parser)(...)``, which passes no formatter.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _PlainHelpFormatter)
+        super().__init__(*args, **kwargs)
+
 
 _DESCRIPTION = (
     "Train and evaluate PyTorch Lightning models with spectral pooling, spectral "
@@ -95,6 +165,7 @@ class SpectralTrainer(pl.Trainer):
         stage: Literal["test", "validate"] = "test",
         output_dir: str | None = None,
         allowed_classes: list[str] | None = None,
+        weights_only: bool | None = None,
     ) -> list[dict[str, Any]]:
         """Evaluate one checkpoint at several inference (eval) compressions.
 
@@ -115,14 +186,18 @@ class SpectralTrainer(pl.Trainer):
             allowed_classes: Import paths of classes the checkpoint's hyperparameters may name
                 besides the package's own, the model's and those the configuration names; a
                 checkpoint naming any other class is refused before it is imported.
+            weights_only: As in Trainer.fit: None or True loads tensors and plain data only
+                (the checkpoints the package writes), False also unpickles arbitrary objects
+                (only for checkpoints you trust). Accepted so that the config.yaml saved by
+                fit runs sweep unchanged.
 
         Returns:
             One row per compression, see
             :func:`lightning_spectral.sweep.compression_sweep`.
         """
-        if not os.path.isfile(ckpt_path):
-            raise FileNotFoundError(f"sweep: no checkpoint file at ckpt_path={ckpt_path!r}")
-        hparams = read_checkpoint(ckpt_path).get("hyper_parameters")
+        check_checkpoint_path(ckpt_path)
+        safe = weights_only is not False
+        hparams = read_checkpoint(ckpt_path, weights_only=safe).get("hyper_parameters")
         # Rebuilding from the saved hyperparameters restores the model exactly as trained;
         # without them only the given instance can receive the weights.
         target: pl.LightningModule | type[pl.LightningModule] = type(model) if hparams else model
@@ -135,6 +210,7 @@ class SpectralTrainer(pl.Trainer):
             stage=stage,
             output_dir=output_dir,
             allowed_classes=[*(allowed_classes or ()), *_configured_classes(model)],
+            weights_only=safe,
         )
 
 
@@ -165,6 +241,7 @@ class SpectralLightningCLI(LightningCLI):
         parser_kwargs = kwargs.pop("parser_kwargs", None) or {}
         parser_kwargs.setdefault("description", _DESCRIPTION)
         kwargs.setdefault("trainer_class", SpectralTrainer)
+        kwargs.setdefault("parser_class", _ArgumentParser)
         super().__init__(
             model_class=None,
             datamodule_class=None,
@@ -195,6 +272,24 @@ class SpectralLightningCLI(LightningCLI):
             "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
         )
 
+    @override
+    def before_instantiate_classes(self) -> None:
+        """Put the default logger below ``trainer.default_root_dir``, as plain Lightning does.
+
+        Only the default (``save_dir`` "."); a ``save_dir`` given explicitly is kept.
+        """
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        root = config.get("trainer.default_root_dir")
+        logger = config.get("trainer.logger")
+        if root is None or not hasattr(logger, "init_args"):
+            return
+        default = DEFAULT_LOGGER["init_args"]["save_dir"]
+        if logger.class_path == DEFAULT_LOGGER["class_path"] and logger.init_args.get(
+            "save_dir"
+        ) in (default, None):
+            logger.init_args.save_dir = os.fspath(root)
+
+    @override
     def instantiate_classes(self) -> None:
         """Instantiate the configured classes; a refused argument value becomes a CLI error."""
         try:
@@ -210,6 +305,28 @@ class SpectralLightningCLI(LightningCLI):
                 f"invalid configuration: {type(root).__name__}: {root}"
             )
 
+    def sweep(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Run ``SpectralTrainer.sweep``; arguments it refuses end in a one-line ``error:``.
+
+        LightningCLI runs a method of the CLI named like the subcommand instead of the
+        trainer's. Refused: a missing checkpoint or a folder (``ckpt_path``), an empty or
+        out-of-range ``compressions`` list, a checkpoint without band-limited layers.
+        """
+        try:
+            check_checkpoint_path(kwargs["ckpt_path"])
+            check_compressions(kwargs["compressions"])
+        except (OSError, ValueError, TypeError) as err:
+            self._refuse(err)
+        try:
+            return self.trainer.sweep(**kwargs)
+        except SweepError as err:
+            self._refuse(err)
+
+    def _refuse(self, err: Exception) -> None:
+        if os.environ.get("JSONARGPARSE_DEBUG"):
+            raise err
+        self._parser(self.subcommand).error(str(err))
+
 
 def main(args: ArgsType = None, prog: str | None = None) -> None:
     """Entry point of ``lightning-spectral`` and ``python -m lightning_spectral``.
@@ -219,6 +336,11 @@ def main(args: ArgsType = None, prog: str | None = None) -> None:
             ``None`` reads ``sys.argv``.
         prog: Program name shown in usage messages (default: from ``sys.argv[0]``).
     """
+    # `python -m` puts the working directory on sys.path, a console script does not: add it,
+    # so that `--model my_model.MyNet` finds my_model.py the same way in both.
+    cwd = os.getcwd()
+    if not any(os.path.abspath(p or ".") == cwd for p in sys.path):
+        sys.path.insert(0, cwd)
     SpectralLightningCLI(args=args, parser_kwargs={"prog": prog} if prog else None)
 
 

@@ -29,25 +29,29 @@ the compression in percent.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from typing_extensions import override
 
 from lightning_spectral import transforms
-from lightning_spectral._lightning_compat import Logger, TensorBoardLogger, pl
+from lightning_spectral._lightning_compat import Logger, classes, pl
 from lightning_spectral.checkpoint import load_from_checkpoint, restore_
 from lightning_spectral.functional import check_compression
 
 __all__ = [
     "SWEEP_CSV",
     "SWEEP_JSON",
+    "SweepError",
+    "check_checkpoint_path",
     "check_compressions",
     "compression_sweep",
     "format_sweep_table",
@@ -61,6 +65,36 @@ SWEEP_CSV = "compression_sweep.csv"
 _STAGES = ("test", "validate")
 # Columns of every row that are not metrics.
 _FIXED = ("compression", "achieved_compression")
+
+
+class SweepError(ValueError):
+    """A sweep that cannot run on the given checkpoint (the CLI prints it as an ``error:``)."""
+
+
+def check_checkpoint_path(ckpt_path: str | os.PathLike) -> None:
+    """Check that ``ckpt_path`` names a checkpoint file (not a missing path or a folder).
+
+    Args:
+        ckpt_path: Path of a Lightning checkpoint.
+
+    Raises:
+        FileNotFoundError: If nothing exists at ``ckpt_path``.
+        IsADirectoryError: If ``ckpt_path`` is a folder (e.g. ``checkpoints/``).
+
+    Example:
+        >>> check_checkpoint_path("no/such/last.ckpt")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: sweep: no checkpoint file at ckpt_path='no/such/last.ckpt'
+    """
+    path = os.fspath(ckpt_path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"sweep: ckpt_path={path!r} is a folder; give a checkpoint file in it, e.g. "
+            f"{os.path.join(path, 'last.ckpt')!r}"
+        )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"sweep: no checkpoint file at ckpt_path={path!r}")
 
 
 def check_compressions(compressions: Sequence[float]) -> list[float]:
@@ -80,7 +114,7 @@ def check_compressions(compressions: Sequence[float]) -> list[float]:
     if isinstance(compressions, (str, bytes)) or not isinstance(compressions, Sequence):
         raise TypeError(f"compressions must be a list of numbers, got {compressions!r}")
     if not compressions:
-        raise ValueError("compressions must list at least one value in [0, 1)")
+        raise ValueError("compressions=[] is empty: list at least one value in [0, 1)")
     values = [check_compression(c, "compressions") for c in compressions]
     steps: dict[int, float] = {}
     for value in values:
@@ -144,16 +178,24 @@ def _restore(
     model: pl.LightningModule | type[pl.LightningModule],
     ckpt_path: str | os.PathLike,
     allowed_classes: Sequence[type | str] = (),
+    weights_only: bool | None = None,
 ) -> tuple[pl.LightningModule, dict[str, Any] | None]:
     """The trained model and, for a given instance, its layers' settings to put back after."""
     if isinstance(model, type):
         restored = load_from_checkpoint(
-            model, ckpt_path, map_location="cpu", allowed_classes=allowed_classes
+            model,
+            ckpt_path,
+            map_location="cpu",
+            allowed_classes=allowed_classes,
+            weights_only=weights_only,
         )
         return restored, None
-    if not isinstance(model, pl.LightningModule):
+    if not isinstance(model, classes("LightningModule")):
         raise TypeError(f"model must be a LightningModule or its class, got {type(model)}")
-    restore_(model, ckpt_path)
+    if weights_only is False:  # the caller trusts the file: unpickle what it holds
+        restore_(model, torch.load(ckpt_path, map_location="cpu", weights_only=False))
+    else:
+        restore_(model, ckpt_path)
     settings = {name: m.get_extra_state() for name, m in transforms.spectral_modules(model)}
     return model, settings
 
@@ -179,6 +221,7 @@ def compression_sweep(
     output_dir: str | os.PathLike | None = None,
     verbose: bool = True,
     allowed_classes: Sequence[type | str] = (),
+    weights_only: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate a checkpoint at each eval compression and report the metrics per compression.
 
@@ -214,6 +257,8 @@ def compression_sweep(
             besides the package's own and ``model``'s (see
             :func:`lightning_spectral.load_from_checkpoint`); anything else is refused before
             it is imported.
+        weights_only: As in ``LightningModule.load_from_checkpoint``; ``False`` only for a
+            checkpoint you trust that holds pickled objects.
 
     Returns:
         One row per compression, in the given order: ``{"compression": c,
@@ -221,17 +266,23 @@ def compression_sweep(
         value, ..., "layers": {layer: achieved eval compression}}``. Metric names are those
         the model logs in that stage, e.g. ``test_acc`` and ``test_loss``.
 
+    During each pass the progress bar (if any) says which compression it evaluates, e.g.
+    ``Sweep 2/5: compression 0.25``.
+
     Raises:
-        ValueError: If the compressions are invalid, ``stage`` is unknown, or the restored
-            model has no band-limited convolution.
+        ValueError: If the compressions are invalid or ``stage`` is unknown.
+        SweepError: If the restored model has no band-limited convolution.
+        FileNotFoundError: If there is no file at ``ckpt_path``.
+        IsADirectoryError: If ``ckpt_path`` is a folder.
     """
     values = check_compressions(compressions)
     if stage not in _STAGES:
         raise ValueError(f"stage must be one of {_STAGES}, got {stage!r}")
-    module, settings = _restore(model, ckpt_path, allowed_classes)
+    check_checkpoint_path(ckpt_path)
+    module, settings = _restore(model, ckpt_path, allowed_classes, weights_only)
     layers = transforms.spectral_modules(module)
     if not layers:
-        raise ValueError(
+        raise SweepError(
             f"the model restored from {os.fspath(ckpt_path)!r} has no band-limited "
             "convolutions, so there is no eval compression to sweep; was it trained with "
             "BandLimitCallback (or lightning_spectral.transforms.band_limit_)?"
@@ -242,11 +293,13 @@ def compression_sweep(
     rows: list[dict[str, Any]] = []
     try:
         trainer.loggers = [_SilentLogger(log_dir)] if loggers else []
-        for value in values:
+        for index, value in enumerate(values, start=1):
             transforms.set_compression_(module, eval_compression=value)
-            results = evaluate(
-                module, dataloaders=dataloaders, datamodule=datamodule, verbose=False
-            )
+            description = f"Sweep {index}/{len(values)}: compression {value:.2f}"
+            with _progress_description(trainer, description):
+                results = evaluate(
+                    module, dataloaders=dataloaders, datamodule=datamodule, verbose=False
+                )
             metrics: dict[str, float] = {}
             for result in results:  # one dict per dataloader
                 metrics.update({k: float(v) for k, v in result.items()})
@@ -271,6 +324,31 @@ def compression_sweep(
     return rows
 
 
+@contextlib.contextmanager
+def _progress_description(trainer: pl.Trainer, description: str) -> Iterator[None]:
+    """Show ``description`` on the trainer's progress bar (TQDM, Rich, ...) for one pass.
+
+    A progress bar reads its labels from read-only properties (``test_description``,
+    ``validation_description``), so the bar gets a subclass that overrides them while the
+    pass runs and its own class back after.
+    """
+    bar = trainer.progress_bar_callback
+    if bar is None:
+        yield
+        return
+    original = type(bar)
+    label = property(lambda _self: description)
+    bar.__class__ = type(
+        original.__name__,
+        (original,),
+        {"test_description": label, "validation_description": label, "__module__": __name__},
+    )
+    try:
+        yield
+    finally:
+        bar.__class__ = original
+
+
 def _metric_names(rows: Sequence[dict[str, Any]]) -> list[str]:
     names = {k for row in rows for k in row if k not in _FIXED and k != "layers"}
     return sorted(names)
@@ -285,7 +363,7 @@ def _log(trainer: pl.Trainer, rows: Sequence[dict[str, Any]]) -> None:
                 if k != "layers" and k != "compression" and isinstance(v, float)
             }
             logger.log_metrics(scalars, step=_step(row["compression"]))
-        if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+        if isinstance(logger, classes("loggers.TensorBoardLogger")) and trainer.is_global_zero:
             # Indented by four spaces, TensorBoard's markdown shows the table as preformatted text.
             table = "\n".join("    " + line for line in format_sweep_table(rows).splitlines())
             logger.experiment.add_text("sweep/table", table, global_step=trainer.global_step)

@@ -1,16 +1,20 @@
 """Tiny Lightning models, data and a TensorBoard reader shared by the callback tests.
 
 Also imported by ``tests/_ddp_script.py`` (run in subprocesses), so it must not depend on pytest.
+
+Namespaces: :class:`LitClassifier` is a user's ``pytorch_lightning`` module; the same steps on a
+``lightning.pytorch`` base are :class:`UnifiedLitClassifier` (when ``lightning`` is installed).
+:func:`lit_classifier` and :func:`trainer` take the namespace of ``conftest.lightning_namespace``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.nn import functional as F
@@ -55,8 +59,8 @@ class TinyNet1d(nn.Module):
         return self.head(self.features(x).flatten(1))
 
 
-class LitClassifier(pl.LightningModule):
-    """Classifier whose per-step training losses are recorded in ``self.losses``.
+class _ClassifierSteps:
+    """The steps of :class:`LitClassifier`, put before either namespace's ``LightningModule``.
 
     ``drift`` adds ``drift * current_epoch`` to the training inputs: more DC energy every epoch,
     so energy-mode bands keep moving (deterministically, also after a resume).
@@ -96,6 +100,25 @@ class LitClassifier(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
 
 
+class LitClassifier(_ClassifierSteps, pl.LightningModule):
+    """Classifier whose per-step training losses are recorded in ``self.losses``."""
+
+
+try:
+    import lightning.pytorch as L
+except ImportError:  # the `lightning` extra is not installed
+    L = None
+else:
+
+    class UnifiedLitClassifier(_ClassifierSteps, L.LightningModule):
+        """:class:`LitClassifier` as a user of ``import lightning.pytorch as L`` writes it."""
+
+
+def lit_classifier(namespace: ModuleType = pl) -> type:
+    """:class:`LitClassifier` of ``namespace`` (``pytorch_lightning`` or ``lightning.pytorch``)."""
+    return LitClassifier if namespace is pl else UnifiedLitClassifier
+
+
 class MixinClassifier(SpectralCheckpointMixin, LitClassifier):
     """The same classifier with the checkpoint mixin."""
 
@@ -112,8 +135,14 @@ def loader(n: int = 32, seed: int = 0, batch_size: int = 8, one_d: bool = False)
     return DataLoader(dataset(n, seed, one_d), batch_size=batch_size, shuffle=False)
 
 
-def trainer(root: Path, callbacks: list[pl.Callback] | None = None, **overrides: Any) -> pl.Trainer:
-    """A fast CPU trainer logging to TensorBoard under ``root``."""
+def trainer(
+    root: Path,
+    callbacks: list[pl.Callback] | None = None,
+    *,
+    namespace: ModuleType = pl,
+    **overrides: Any,
+) -> pl.Trainer:
+    """A fast CPU trainer of ``namespace`` logging to its TensorBoard logger under ``root``."""
     options: dict[str, Any] = {
         "accelerator": "cpu",
         "devices": 1,
@@ -127,11 +156,11 @@ def trainer(root: Path, callbacks: list[pl.Callback] | None = None, **overrides:
         "enable_model_summary": False,
         "log_every_n_steps": 1,
         "default_root_dir": str(root),
-        "logger": TensorBoardLogger(str(root), name="tb", version=0),
+        "logger": namespace.loggers.TensorBoardLogger(str(root), name="tb", version=0),
         "callbacks": callbacks or [],
     }
     options.update(overrides)
-    return pl.Trainer(**options)
+    return namespace.Trainer(**options)
 
 
 def scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:

@@ -26,7 +26,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lightning_spectral import BandLimitCallback, EnergyCompressionMonitor, load_from_checkpoint
 from lightning_spectral.callbacks import ResolutionDropoutScheduler, SpectralPoolingCallback
-from lightning_spectral.cli import SpectralLightningCLI, main
+from lightning_spectral.cli import SpectralLightningCLI, main, plain_text
 from lightning_spectral.data import MNISTDigitsDataModule
 from lightning_spectral.models import SpectralClassifier
 from lightning_spectral.sweep import (
@@ -425,3 +425,189 @@ def test_format_sweep_table_aligns_columns() -> None:
     assert lines[1].split() == ["0.0000", "0.0000", "0.5000", "-"]
     assert lines[2].split() == ["0.7500", "0.7509", "0.2500", "1.0000"]
     assert len({len(line) for line in lines}) == 1
+
+
+# ---- Lightning's CLI conventions, through the console script --------------------------------
+
+# A user's model in a file of the working directory (``--model my_model.MyNet``).
+_MY_MODEL = '''
+from lightning_spectral.models import SpectralClassifier
+
+
+class MyNet(SpectralClassifier):
+    """A user's LightningModule, defined next to where the command runs."""
+'''
+_MY_NETWORK = (
+    '{"in_channels": 1, "input_size": 28, "channels": [4, 8], "hidden_features": [16, 16]}'
+)
+
+
+def _console(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``lightning-spectral ARGS`` run from ``cwd``, the checkout first on ``PYTHONPATH``."""
+    exe = shutil.which("lightning-spectral")
+    assert exe is not None, "the console script is missing: pip install -e ."
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [exe, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def user_fit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder where ``lightning-spectral fit --model my_model.MyNet
+    --trainer.default_root_dir=out`` ran (``my_model.py`` lies there)."""
+    folder = tmp_path_factory.mktemp("user")
+    (folder / "my_model.py").write_text(_MY_MODEL)
+    run = _console(
+        [
+            "fit",
+            "--model=my_model.MyNet",
+            "--model.network=rippel_generic",
+            f"--model.network_kwargs={_MY_NETWORK}",
+            "--data=MNISTDigitsDataModule",
+            "--trainer.callbacks+=BandLimitCallback",
+            "--trainer.callbacks.compression=0.5",
+            "--trainer.default_root_dir=out",
+            *TINY,
+        ],
+        cwd=folder,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    return folder
+
+
+def test_console_script_imports_a_model_from_the_working_directory(user_fit: Path) -> None:
+    config = yaml.safe_load((user_fit / "out/lightning_logs/version_0/config.yaml").read_text())
+    assert config["model"]["class_path"] == "my_model.MyNet"
+
+
+def test_default_root_dir_holds_the_logs_and_checkpoints(user_fit: Path) -> None:
+    version = user_fit / "out" / "lightning_logs" / "version_0"
+    assert list(version.glob("events.out.tfevents.*"))
+    assert list((version / "checkpoints").glob("*.ckpt"))
+    assert not (user_fit / "lightning_logs").exists()  # nothing in the working directory
+
+
+def test_sweep_runs_from_the_config_fit_saved_and_shows_each_compression(user_fit: Path) -> None:
+    version = user_fit / "out" / "lightning_logs" / "version_0"
+    (checkpoint,) = (version / "checkpoints").glob("*.ckpt")
+    run = _console(
+        [
+            "sweep",
+            f"--config={version / 'config.yaml'}",  # holds fit's options, weights_only too
+            f"--ckpt_path={checkpoint}",
+            "--compressions=[0.0, 0.5]",
+            "--trainer.enable_progress_bar=true",
+        ],
+        cwd=user_fit,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    bars = run.stdout + run.stderr
+    assert "Sweep 1/2: compression 0.00" in bars and "Sweep 2/2: compression 0.50" in bars
+    document = json.loads((user_fit / "out/lightning_logs/version_1" / SWEEP_JSON).read_text())
+    assert [row["compression"] for row in document["rows"]] == [0.0, 0.5]
+
+
+def test_console_script_sweep_error_is_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    run = _console(["sweep", "--config", str(MNIST), "--ckpt_path=missing.ckpt"], cwd=tmp_path)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert "error: sweep: no checkpoint file at ckpt_path='missing.ckpt'" in run.stderr
+
+
+def test_console_script_help_has_no_sphinx_markup(tmp_path: Path) -> None:
+    run = _console(["sweep", "--help"], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "a pytorch_lightning.Trainer with a sweep method" in run.stdout
+    assert ":class:" not in run.stdout and "``" not in run.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fit", "--model.help=SpectralClassifier"],
+        ["fit", "--data.help=MNISTDigitsDataModule"],
+        ["fit", "--trainer.callbacks.help=BandLimitCallback"],
+        ["fit", "--trainer.callbacks.help=EnergyCompressionMonitor"],
+        ["fit", "--help"],
+    ],
+    ids=lambda args: args[-1],
+)
+def test_help_texts_have_no_sphinx_markup(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert len(out) > 500
+    for markup in (":class:", ":func:", ":data:", ":meth:", ":mod:", "``"):
+        assert markup not in out, (markup, out[max(0, out.find(markup) - 200) :][:400])
+
+
+def test_plain_text_resolves_roles_and_literals() -> None:
+    assert plain_text(":class:`~a.b.C` and :func:`a.f`, ``x=1``") == "C and a.f, x=1"
+    assert plain_text(":doc:`the guide <design>`") == "the guide"
+
+
+def _plain_checkpoint(folder: Path) -> Path:
+    """A checkpoint of the MNIST configuration fit without its callbacks (no band-limited layer)."""
+    no_callbacks = ["--trainer.callbacks=[]", "--trainer.logger=false"]
+    main(
+        [
+            "fit",
+            "--config",
+            str(MNIST),
+            *TINY_MNIST,
+            *no_callbacks,
+            f"--trainer.default_root_dir={folder}",
+        ]
+    )
+    (path,) = folder.glob("checkpoints/*.ckpt")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("ckpt", "compressions", "message"),
+    [
+        ("missing", "[0.5]", "no checkpoint file at ckpt_path='{missing}'"),
+        ("folder", "[0.5]", "ckpt_path='{folder}' is a folder"),
+        ("trained", "[]", "compressions=[] is empty"),
+        ("trained", "[0.5, 1.5]", "`compressions` must be in [0, 1), got 1.5"),
+        ("plain", "[0.5]", "the model restored from '{plain}' has no band-limited convolutions"),
+    ],
+    ids=["missing", "folder", "empty", "out-of-range", "no-band-limited-layers"],
+)
+def test_sweep_refusals_are_one_line_errors(
+    ckpt: str,
+    compressions: str,
+    message: str,
+    trained: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    paths = {
+        "missing": tmp_path / "missing.ckpt",
+        "folder": trained.parent,
+        "trained": trained,
+    }
+    if ckpt == "plain":
+        paths["plain"] = _plain_checkpoint(tmp_path / "plain")
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "sweep",
+                "--config",
+                str(MNIST),
+                *TINY_MNIST,
+                "--trainer.logger=false",
+                f"--trainer.default_root_dir={tmp_path}",
+                f"--ckpt_path={paths[ckpt]}",
+                f"--compressions={compressions}",
+            ]
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert message.format(**{k: str(v) for k, v in paths.items()}) in line

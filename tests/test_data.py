@@ -7,6 +7,7 @@ import pickle
 import socket
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -459,13 +460,15 @@ def test_cifar_rejects_bad_variant():
         ("lightning_spectral.data.CIFARDataModule", {"root": "/nonexistent", "variant": 100}),
     ],
 )
-def test_datamodules_build_from_plain_yaml(class_path: str, init_args: dict):
-    import pytorch_lightning as pl
+def test_datamodules_build_from_plain_yaml(
+    class_path: str, init_args: dict, lightning_namespace: ModuleType
+):
     import yaml
     from jsonargparse import ArgumentParser
 
     parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(pl.LightningDataModule, "data")
+    # A subclass of either namespace's LightningDataModule, as each LightningCLI asks.
+    parser.add_subclass_arguments(lightning_namespace.LightningDataModule, "data")
     text = yaml.safe_dump({"data": {"class_path": class_path, "init_args": init_args}})
     config = parser.parse_string(text)
     dm = parser.instantiate(config).data

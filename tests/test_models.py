@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import pytorch_lightning as pl
@@ -407,9 +409,10 @@ def test_classifier_rejects_bad_configuration(kwargs: dict, match: str):
 
 
 def test_classifier_from_lightning_cli_saves_a_rebuildable_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lightning_namespace: ModuleType
 ):
-    from pytorch_lightning.cli import LightningCLI
+    # Either namespace's LightningCLI: each sets its own "given hyperparameters".
+    LightningCLI = importlib.import_module(f"{lightning_namespace.__name__}.cli").LightningCLI
 
     monkeypatch.setattr("sys.argv", ["lightning-spectral"])  # pytest's own arguments are not ours
 

@@ -12,13 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_spectral._lightning_compat import (
-    DeepSpeedStrategy,
-    FSDPStrategy,
     MisconfigurationException,
-    ModelParallelStrategy,
-    ModelPruning,
-    StochasticWeightAveraging,
-    WeightAveraging,
+    classes,
     is_multiprocessing_launcher,
     pl,
 )
@@ -33,8 +28,17 @@ __all__ = [
 
 # Callbacks that capture the model's parameters/modules in their own `setup`: a rewrite that
 # runs after them leaves them holding stale modules or a differently shaped parameter list.
-CAPTURING_CALLBACKS = (StochasticWeightAveraging, WeightAveraging, ModelPruning)
-_SHARDED_STRATEGIES = (FSDPStrategy, DeepSpeedStrategy, ModelParallelStrategy)
+# Each for every Lightning namespace: a user's Trainer may hold either's.
+CAPTURING_CALLBACKS = (
+    *classes("callbacks.StochasticWeightAveraging"),
+    *classes("callbacks.WeightAveraging"),
+    *classes("callbacks.ModelPruning"),
+)
+_SHARDED_STRATEGIES = (
+    *classes("strategies.FSDPStrategy"),
+    *classes("strategies.DeepSpeedStrategy"),
+    *classes("strategies.ModelParallelStrategy"),
+)
 
 
 def epoch_schedule(value: Any, name: str, check_value: Any) -> dict[int, Any] | None:

@@ -21,11 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from lightning_spectral._lightning_compat import is_last_batch
+from lightning_spectral._lightning_compat import is_last_batch, pl
 from lightning_spectral.functional import Band
 
 __all__ = [

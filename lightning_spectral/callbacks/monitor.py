@@ -5,17 +5,21 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.loggers import TensorBoardLogger
-from pytorch_lightning.utilities.data import extract_batch_size
-from pytorch_lightning.utilities.exceptions import MisconfigurationException
-from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
 from lightning_spectral import nn as spectral_nn
 from lightning_spectral import transforms
+from lightning_spectral._lightning_compat import (
+    Callback,
+    MisconfigurationException,
+    TensorBoardLogger,
+    classes,
+    extract_batch_size,
+    pl,
+    rank_zero_info,
+    rank_zero_warn,
+)
 from lightning_spectral.callbacks import _figures
 from lightning_spectral.callbacks._common import check_strategy
 from lightning_spectral.callbacks._statistics import (
@@ -145,7 +149,8 @@ class EnergyCompressionMonitor(Callback):
                 "none (`Trainer(logger=False)`). Pass a logger, e.g. `TensorBoardLogger`."
             )
         self._tensorboard = next(
-            (lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
+            (lg for lg in trainer.loggers if isinstance(lg, classes("loggers.TensorBoardLogger"))),
+            None,
         )
         if self.log_spectra_every_n_epochs is not None and self._tensorboard is None:
             raise MisconfigurationException(

@@ -9,6 +9,7 @@ from lightning_spectral import transforms
 from lightning_spectral._lightning_compat import (
     MisconfigurationException,
     ModelPruning,
+    classes,
     pl,
     pruning_parameter_names,
     pruning_targets,
@@ -89,7 +90,7 @@ class SpectralParametrizationCallback(SpectralRewriteCallback):
         if stage != "fit":
             return  # ModelPruning prunes during fit only
         for callback in trainer.callbacks:
-            if isinstance(callback, ModelPruning):
+            if isinstance(callback, classes("callbacks.ModelPruning")):
                 _refuse_pruning(callback, pl_module)
 
 

@@ -10,7 +10,7 @@ from typing_extensions import override
 from lightning_spectral._lightning_compat import (
     Callback,
     MisconfigurationException,
-    ModelCheckpoint,
+    classes,
     pl,
     rank_zero_info,
     rank_zero_warn,
@@ -162,7 +162,10 @@ class SpectralRewriteCallback(Callback):
         if isinstance(pl_module, SpectralCheckpointMixin):
             return
         for callback in trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.save_weights_only:
+            if (
+                isinstance(callback, classes("callbacks.ModelCheckpoint"))
+                and callback.save_weights_only
+            ):
                 rank_zero_warn(
                     f"{owner}: `ModelCheckpoint(save_weights_only=True)` skips callback hooks, so "
                     "its checkpoints will not carry the spectral plan needed to load them. "

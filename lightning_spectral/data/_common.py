@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from lightning_spectral._lightning_compat import LightningDataModule
 
 __all__ = [
     "ArrayDataset",
@@ -161,7 +162,7 @@ def probe_host(host: str, port: int = 443, timeout: float = 5.0) -> bool:
     return bool(result and result[0])
 
 
-class ClassificationDataModule(pl.LightningDataModule):
+class ClassificationDataModule(LightningDataModule):
     """Base of the example DataModules: seeded train/val/test splits of in-memory data.
 
     Subclasses implement :meth:`_load` (return the three datasets and fill ``split_indices``)

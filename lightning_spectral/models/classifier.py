@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_spectral._lightning_compat import LightningModule, given_hyperparameters
 from lightning_spectral.models.registry import build_network
-
-try:
-    # Set while LightningCLI instantiates the model: the hyperparameters are then the parsed
-    # config (a nested network is a plain class_path dict), not the live arguments.
-    from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
-except ImportError:  # pragma: no cover - other Lightning versions
-    _given_hyperparameters = None
 
 __all__ = ["SpectralClassifier"]
 
 
-class SpectralClassifier(pl.LightningModule):
+class SpectralClassifier(LightningModule):
     """Cross-entropy classifier around a network, with torchmetrics accuracy.
 
     The network is a plain ``nn.Module`` mapping a batch of inputs to ``(B, num_classes)``
@@ -121,7 +114,9 @@ class SpectralClassifier(pl.LightningModule):
 
         # A live module would be pickled into the checkpoint's hyperparameters (and its
         # weights are in the state dict anyway); a name or CLI config is plain data and kept.
-        from_cli = _given_hyperparameters is not None and _given_hyperparameters.get() is not None
+        # Under LightningCLI the hyperparameters are the parsed config (a nested network is a
+        # plain class_path dict), not the live arguments.
+        from_cli = given_hyperparameters() is not None
         ignore = ["network"] if isinstance(network, nn.Module) and not from_cli else None
         self.save_hyperparameters(ignore=ignore)
 
