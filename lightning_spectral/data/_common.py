@@ -8,9 +8,11 @@ hold every class) and serves plain ``(input, label)`` batches.
 
 from __future__ import annotations
 
+import importlib
 import socket
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,10 +24,38 @@ from lightning_spectral._lightning_compat import LightningDataModule
 __all__ = [
     "ArrayDataset",
     "ClassificationDataModule",
+    "import_extra",
     "probe_host",
     "seeded_permutation",
     "stratified_split",
 ]
+
+
+def import_extra(module: str, owner: str) -> ModuleType:
+    """Import an optional dependency of the ``data`` extra, or say which install provides it.
+
+    Args:
+        module: the module to import, e.g. ``"torchvision.datasets"``.
+        owner: who needs it, for the message.
+
+    Returns:
+        The imported module.
+
+    Raises:
+        ImportError: naming ``owner``, the missing package and ``pip install
+            'lightning-spectral[data]'`` (the original error is the cause).
+
+    Examples:
+        >>> import_extra("math", "this example").sqrt(4.0)
+        2.0
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        package = module.split(".")[0]
+        raise ImportError(
+            f"{owner} needs {package}: pip install 'lightning-spectral[data]'"
+        ) from err
 
 
 class ArrayDataset(Dataset):

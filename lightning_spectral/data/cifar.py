@@ -12,6 +12,7 @@ import torch
 from lightning_spectral.data._common import (
     ArrayDataset,
     ClassificationDataModule,
+    import_extra,
     probe_host,
     seeded_permutation,
     stratified_split,
@@ -33,13 +34,7 @@ _DOWNLOAD_HOST = "www.cs.toronto.edu"
 
 def _torchvision_datasets() -> ModuleType:
     """``torchvision.datasets``, imported on first use (torchvision is in the data extra)."""
-    try:
-        from torchvision import datasets
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "CIFARDataModule needs torchvision: pip install 'lightning-spectral[data]'"
-        ) from err
-    return datasets
+    return import_extra("torchvision.datasets", "CIFARDataModule")
 
 
 def _dataset_class(variant: int, verify: bool = True) -> type[datasets.CIFAR10]:

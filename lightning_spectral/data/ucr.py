@@ -12,6 +12,7 @@ import torch
 from lightning_spectral.data._common import (
     ArrayDataset,
     ClassificationDataModule,
+    import_extra,
     probe_host,
     seeded_permutation,
     stratified_split,
@@ -24,13 +25,7 @@ _DOWNLOAD_HOST = "zenodo.org"
 
 
 def _aeon_datasets_dir() -> str:
-    try:
-        import aeon.datasets
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "UCRDataModule needs aeon: pip install 'lightning-spectral[data]'"
-        ) from err
-    return os.path.dirname(aeon.datasets.__file__)
+    return os.path.dirname(import_extra("aeon.datasets", "UCRDataModule").__file__)
 
 
 def _local_datasets(root: str | None) -> list[str]:

@@ -154,6 +154,24 @@ def band_limit_config(
     }
 
 
+def _same_geometry(conv: nn.Module) -> dict[str, Any]:
+    """Constructor arguments of a convolution with ``conv``'s geometry, bias flag, device and
+    dtype (weights not copied): a band-limited conv from a torch one, and back."""
+    return {
+        "in_channels": conv.in_channels,
+        "out_channels": conv.out_channels,
+        "kernel_size": conv.kernel_size,
+        "stride": conv.stride,
+        "padding": conv.padding,
+        "dilation": conv.dilation,
+        "groups": conv.groups,
+        "bias": conv.bias is not None,
+        "padding_mode": conv.padding_mode,
+        "device": conv.weight.device,
+        "dtype": conv.weight.dtype,
+    }
+
+
 class _BandLimitedConvNd(OptionalExtraState):
     """Shared implementation of the 1D and 2D band-limited convolutions (a mixin over
     ``nn.ConvNd``; the concrete classes put it first in their bases)."""
@@ -788,19 +806,7 @@ class _BandLimitedConvNd(OptionalExtraState):
             weight = self.weight.detach()
             bias = None if self.bias is None else self.bias.detach()
         if self.direct_full_band and compression == 0.0:
-            plain = self._torch_conv(
-                self.in_channels,
-                self.out_channels,
-                self.kernel_size,
-                stride=self.stride,
-                padding=self.padding,
-                dilation=self.dilation,
-                groups=self.groups,
-                bias=bias is not None,
-                padding_mode=self.padding_mode,
-                device=weight.device,
-                dtype=weight.dtype,
-            )
+            plain = self._torch_conv(**_same_geometry(self))
             with torch.no_grad():
                 plain.weight.copy_(weight)
                 if bias is not None:
@@ -861,20 +867,7 @@ class _BandLimitedConvNd(OptionalExtraState):
                 f"got {type(conv).__name__}"
             )
         weight = conv.weight
-        new = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            padding_mode=conv.padding_mode,
-            device=weight.device,
-            dtype=weight.dtype,
-            **options,
-        )
+        new = cls(**_same_geometry(conv), **options)
         with torch.no_grad():
             new.weight.copy_(weight)
             new.weight.requires_grad_(weight.requires_grad)
