@@ -92,3 +92,30 @@ def test_statistics_without_energy_warn_naming_the_layer(tmp_path):
         m.startswith("band-limited layer net.features.0: its energy statistics hold no finite")
         for m in messages
     ), messages
+
+
+# --------------------------------------------------------------------------------------------
+# transform_size="full": fit, checkpoint, load without callbacks
+# --------------------------------------------------------------------------------------------
+
+
+def test_full_transform_size_trains_and_loads_without_callbacks(tmp_path):
+    from _lightning_helpers import loader
+
+    from lightning_spectral import load_from_checkpoint
+    from lightning_spectral.nn import BandLimitedConv2d
+
+    callback = BandLimitCallback(compression=0.5, transform_size="full")
+    trainer = make_trainer(tmp_path, [callback], max_epochs=1, logger=False)
+    model = LitClassifier()
+    trainer.fit(model, loader())
+    first = model.net.features[0]
+    assert isinstance(first, BandLimitedConv2d) and first.transform_size == "full"
+    assert first.last_signal_shape == (18 + 16 - 1,) * 2  # 16x16, 3x3, padding 1
+    path = tmp_path / "full.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = load_from_checkpoint(LitClassifier, path)
+    assert loaded.net.features[0].transform_size == "full"
+    x = torch.randn(4, 1, IMAGE, IMAGE)
+    model.eval(), loaded.eval()
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -155,6 +157,22 @@ def test_resolution_dropout_warns_without_spectral_pools():
     trainer = pl.Trainer(accelerator="cpu", logger=False)
     with pytest.warns(UserWarning, match="no spectral pooling layers"):
         ResolutionDropoutScheduler().on_fit_start(trainer, LitClassifier())
+
+
+def test_resolution_dropout_warns_about_batch_norm_statistics_naming_the_layers():
+    from torch import nn
+
+    from lightning_spectral import transforms
+
+    trainer = pl.Trainer(accelerator="cpu", logger=False)
+    model = LitClassifier()
+    transforms.replace_pooling_(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # spectral pools and no batch norm: nothing to say
+        ResolutionDropoutScheduler().on_fit_start(trainer, model)
+    model.net.features[1] = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU())
+    with pytest.warns(UserWarning, match=r"batch norm layers \(net\.features\.1\.0\)"):
+        ResolutionDropoutScheduler().on_fit_start(trainer, model)
 
 
 # --------------------------------------------------------------------------------------------

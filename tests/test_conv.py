@@ -19,6 +19,7 @@ from lightning_spectral.functional import (
     conv_filter_spectrum,
     conv_plan,
     conv_spec,
+    transform_shape,
 )
 
 OURS = {1: bandlimited_conv1d, 2: bandlimited_conv2d}
@@ -45,23 +46,31 @@ def _pads(padding, kernel, dilation) -> list[tuple[int, int]]:
     return [(p, p) for p in padding]
 
 
-def masked_reference(x, w, b, stride, padding, dilation, groups, compression):
+def masked_reference(
+    x, w, b, stride, padding, dilation, groups, compression, transform_size="padded"
+):
     """The papers' operator written naively: full spectra, a boolean mask, one irfft.
 
-    x: (B, C, *S) (batched), w: (O, C / groups, *k); stride/dilation tuples.
+    x: (B, C, *S) (batched), w: (O, C / groups, *k); stride/dilation tuples. The FFT size is
+    the padded size, or with ``transform_size="full"`` that of Dziedzic et al.'s 2D layer
+    (``conv2D_fft.py``: padded size + max(output size, dilated kernel) - 1), the input
+    zero-extended at the end by ``rfftn(..., s=shape)``.
     """
     ndim = w.dim() - 2
     kernel = tuple(w.shape[2:])
     pads = _pads(padding, kernel, dilation)
     xp = F.pad(x, [p for pair in reversed(pads) for p in pair])
     shape = tuple(xp.shape[2:])
+    if transform_size == "full":
+        spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
+        shape = tuple(n + max(n - s + 1, s) - 1 for n, s in zip(shape, spans, strict=True))
     dims = tuple(range(-ndim, 0))
     mask = band_for(shape, compression).mask()
     # The dilated kernel, zero-padded to the FFT size.
     full_kernel = w.new_zeros(*w.shape[:2], *shape)
     taps = tuple(slice(0, d * (k - 1) + 1, d) for k, d in zip(kernel, dilation, strict=True))
     full_kernel[(..., *taps)] = w
-    x_hat = torch.fft.rfftn(xp, dim=dims) * mask
+    x_hat = torch.fft.rfftn(xp, s=shape, dim=dims) * mask
     w_hat = torch.fft.rfftn(full_kernel, dim=dims) * mask
     batch, out_ch = x.shape[0], w.shape[0]
     # Grouped channel contraction, per frequency: Y[b, o] = sum_i X[b, i] conj(W[o, i]).
@@ -71,7 +80,7 @@ def masked_reference(x, w, b, stride, padding, dilation, groups, compression):
     y = torch.fft.irfftn(y_hat, s=shape, dim=dims)
     crop = tuple(
         slice(0, n - d * (k - 1), s)
-        for n, k, d, s in zip(shape, kernel, dilation, stride, strict=True)
+        for n, k, d, s in zip(xp.shape[2:], kernel, dilation, stride, strict=True)
     )
     y = y[(..., *crop)]
     if b is not None:
@@ -331,7 +340,7 @@ def test_autocast_with_half_input_returns_input_dtype() -> None:
 
 
 def _reference(ndim: int):
-    def reference(x, w, b, stride, padding, dilation, groups, compression):
+    def reference(x, w, b, stride, padding, dilation, groups, compression, transform_size="padded"):
         unbatched = x.dim() == ndim + 1
         y = masked_reference(
             x.unsqueeze(0) if unbatched else x,
@@ -342,6 +351,7 @@ def _reference(ndim: int):
             _tuple(dilation, ndim),
             groups,
             compression,
+            transform_size,
         )
         return y.squeeze(0) if unbatched else y
 
@@ -358,9 +368,11 @@ def test_masked_reference_is_the_convolution_at_compression_0(ndim: int) -> None
     _compare(_run(_reference(ndim), x, w, b, 0, compression=0.0, **kwargs), expected, 1e-9)
 
 
-def _check_against_reference(config: dict, ndim: int, compression: float) -> None:
+def _check_against_reference(
+    config: dict, ndim: int, compression: float, transform_size: str = "padded"
+) -> None:
     x, w, b = _tensors(config)
-    kwargs = config["kwargs"]
+    kwargs = {**config["kwargs"], "transform_size": transform_size}
     reference = _run(_reference(ndim), x, w, b, config["seed"], compression=compression, **kwargs)
     ours = _run(OURS[ndim], x, w, b, config["seed"], compression=compression, **kwargs)
     _compare(ours, reference, 1e-9)
@@ -371,24 +383,82 @@ def _check_against_reference(config: dict, ndim: int, compression: float) -> Non
 
 
 compressions = st.floats(0.0, 0.99, allow_nan=False)
+transform_sizes = st.sampled_from(["padded", "full"])
 
 
 @settings(max_examples=50)
-@given(config=conv_configs(ndim=2, max_kernel=5, max_extra=8), compression=compressions)
-def test_conv2d_matches_masked_reference(config: dict, compression: float) -> None:
-    _check_against_reference(config, 2, compression)
+@given(
+    config=conv_configs(ndim=2, max_kernel=5, max_extra=8),
+    compression=compressions,
+    transform_size=transform_sizes,
+)
+def test_conv2d_matches_masked_reference(
+    config: dict, compression: float, transform_size: str
+) -> None:
+    _check_against_reference(config, 2, compression, transform_size)
 
 
 @settings(max_examples=40)
-@given(config=conv_configs(ndim=1, max_kernel=16, max_extra=24), compression=compressions)
-def test_conv1d_matches_masked_reference(config: dict, compression: float) -> None:
-    _check_against_reference(config, 1, compression)
+@given(
+    config=conv_configs(ndim=1, max_kernel=16, max_extra=24),
+    compression=compressions,
+    transform_size=transform_sizes,
+)
+def test_conv1d_matches_masked_reference(
+    config: dict, compression: float, transform_size: str
+) -> None:
+    _check_against_reference(config, 1, compression, transform_size)
 
 
 @pytest.mark.parametrize("compression", [0.25, 0.5, 0.75, 0.9])
 @pytest.mark.parametrize("name", ["resnet-3x3", "odd-even-nonsquare", "depthwise-dilated"])
 def test_conv2d_reference_cases(name: str, compression: float) -> None:
     _check_against_reference(PARITY_CASES_2D[name], 2, compression)
+
+
+# The transform size of Dziedzic et al.'s code (transform_size="full"): the property tests
+# above draw it too; these cases pin compression 0 (exact) and two layer geometries.
+
+
+@pytest.mark.parametrize("compression", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize(("ndim", "name"), [(2, "resnet-3x3"), (1, "long-64-dilated-strided")])
+def test_full_transform_size_reference_cases(ndim: int, name: str, compression: float) -> None:
+    cases = PARITY_CASES_2D if ndim == 2 else PARITY_CASES_1D
+    _check_against_reference(cases[name], ndim, compression, "full")
+
+
+@pytest.mark.parametrize(
+    ("padded", "kernel", "dilation", "expected"),
+    [
+        ((34, 34), (3, 3), 1, (65, 65)),  # 32x32, 3x3, padding 1: the paper code's 65
+        ((8,), (3,), 1, (13,)),  # output 6 > kernel 3: 8 + 6 - 1
+        ((8,), (7,), 1, (14,)),  # kernel 7 > output 2: 8 + 7 - 1
+        ((10, 9), (3, 2), (2, 3), (15, 14)),  # dilated spans 5 and 4
+    ],
+)
+def test_transform_shape(padded, kernel, dilation, expected) -> None:
+    ndim = len(padded)
+    full = conv_spec(ndim, kernel, dilation=dilation, transform_size="full")
+    assert transform_shape(full, padded) == expected
+    padded_spec = conv_spec(ndim, kernel, dilation=dilation)
+    assert transform_shape(padded_spec, padded) == padded
+    # The plan transforms at the larger size and still returns the valid outputs.
+    plan = conv_plan(full, padded, 0.5)
+    assert plan.band.signal_shape == expected
+    assert plan.out_shape == conv_plan(padded_spec, padded, 0.5).out_shape
+
+
+def test_full_transform_size_is_another_operator_at_the_same_compression() -> None:
+    x, w = torch.randn(2, 3, 16, 16, dtype=torch.float64), torch.randn(4, 3, 3, 3).double()
+    padded = bandlimited_conv2d(x, w, padding=1, compression=0.5)
+    full = bandlimited_conv2d(x, w, padding=1, compression=0.5, transform_size="full")
+    assert (padded - full).abs().max() > 1e-3 * padded.abs().max()
+    exact = F.conv2d(x, w, padding=1)
+    for y in (
+        bandlimited_conv2d(x, w, padding=1, compression=0.0, transform_size="full"),
+        bandlimited_conv2d(x, w, padding=1, compression=0.0),
+    ):
+        torch.testing.assert_close(y, exact, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("compression", [0.25, 0.5, 0.9])
@@ -419,27 +489,38 @@ def test_compression_changes_result_and_band_limits_input_gradient(
     assert (y - TORCH[ndim](x, w)).abs().max() > 1e-3 * y.abs().max()
 
 
+@pytest.mark.parametrize("transform_size", ["padded", "full"])
 @pytest.mark.parametrize("compression", [0.3, 0.6, 0.9])
-def test_gradcheck_conv1d(compression: float) -> None:
+def test_gradcheck_conv1d(compression: float, transform_size: str) -> None:
     x = torch.randn(2, 2, 11, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 2, 4, dtype=torch.float64, requires_grad=True)
     b = torch.randn(3, dtype=torch.float64, requires_grad=True)
 
     def fn(x, w, b):
-        return bandlimited_conv1d(x, w, b, stride=2, padding=1, compression=compression)
+        return bandlimited_conv1d(
+            x, w, b, stride=2, padding=1, compression=compression, transform_size=transform_size
+        )
 
     assert torch.autograd.gradcheck(fn, (x, w, b))
 
 
+@pytest.mark.parametrize("transform_size", ["padded", "full"])
 @pytest.mark.parametrize("compression", [0.25, 0.5, 0.8])
-def test_gradcheck_conv2d(compression: float) -> None:
+def test_gradcheck_conv2d(compression: float, transform_size: str) -> None:
     x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 1, 3, 2, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, dtype=torch.float64, requires_grad=True)
 
     def fn(x, w, b):
         return bandlimited_conv2d(
-            x, w, b, padding=(1, 0), dilation=(1, 2), groups=2, compression=compression
+            x,
+            w,
+            b,
+            padding=(1, 0),
+            dilation=(1, 2),
+            groups=2,
+            compression=compression,
+            transform_size=transform_size,
         )
 
     assert torch.autograd.gradcheck(fn, (x, w, b))
@@ -594,6 +675,16 @@ BAD_CONV2D = {
         r"`stride` must be an int or a sequence of 2 ints, got 1.5",
     ),
     "dilation zero": ({"dilation": (1, 0)}, ValueError, r"`dilation` must be >= 1, got \(1, 0\)"),
+    "transform_size unknown": (
+        {"transform_size": "paper"},
+        ValueError,
+        r"`transform_size` must be one of \('padded', 'full'\), got 'paper'",
+    ),
+    "transform_size type": (
+        {"transform_size": None},
+        TypeError,
+        r"`transform_size` must be one of \('padded', 'full'\), got None",
+    ),
     "kernel too large": (
         {"weight": torch.randn(6, 4, 9, 3)},
         ValueError,

@@ -606,3 +606,79 @@ def test_cache_budget_and_switch_are_validated():
         conv.spectrum_cache_budget = -1
     with pytest.raises(TypeError, match="`spectrum_cache_budget` must be an int or None"):
         conv.spectrum_cache_budget = 1.5
+
+
+# ---------------------------------------------------------------------------------------------
+# transform_size="full": the transform size of Dziedzic et al.'s code
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_full_transform_size_module_is_the_functional_operator(padding_mode):
+    conv = BandLimitedConv2d(
+        3, 4, 3, padding=1, padding_mode=padding_mode, compression=0.5, transform_size="full"
+    ).double()
+    x = torch.randn(2, 3, 9, 11, dtype=torch.float64)
+    if padding_mode == "zeros":
+        source, padding = x, 1
+    else:
+        source, padding = F.pad(x, [1, 1, 1, 1], mode=padding_mode), 0
+    expected = bandlimited_conv2d(
+        source, conv.weight, conv.bias, padding=padding, compression=0.5, transform_size="full"
+    )
+    torch.testing.assert_close(conv(x), expected)
+    assert conv.last_signal_shape == (11 + 9 - 1, 13 + 11 - 1)
+    assert conv.band().signal_shape == conv.last_signal_shape
+    assert "transform_size='full'" in repr(conv)
+    # The deployment form bakes the same operator.
+    conv.eval()
+    torch.testing.assert_close(conv.deploy((9, 11))(x), conv(x))
+
+
+def test_full_transform_size_statistics_are_the_zero_extended_input_power():
+    conv = BandLimitedConv1d(1, 2, 3, padding=2, mode="energy", energy=0.9, transform_size="full")
+    x = torch.randn(3, 1, 11)
+    conv(x)
+    padded = F.pad(x, [2, 2])  # 15 samples; output 13 > kernel 3: 15 + 13 - 1 = 27
+    assert conv.stats_signal_shape == (27,)
+    torch.testing.assert_close(conv.stats_power, power_map(F.pad(padded, [0, 12]), 1))
+    band = conv.update_band()
+    assert band.signal_shape == (27,) and conv.compression == band.compression
+
+
+def test_transform_size_in_the_state_dict_and_older_states():
+    conv = BandLimitedConv2d(2, 2, 3, compression=0.3, transform_size="full")
+    state = conv.get_extra_state()
+    assert state["version"] == 2 and state["transform_size"] == "full"
+    buffer = io.BytesIO()
+    torch.save(conv.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = BandLimitedConv2d(2, 2, 3)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    assert fresh.transform_size == "full" and fresh.compression == 0.3
+    # A default layer writes the format of earlier releases (version 1, no key), which they
+    # read; a version-1 state (written before the option existed) loads as "padded".
+    default = BandLimitedConv2d(2, 2, 3, compression=0.3).get_extra_state()
+    assert default["version"] == 1 and "transform_size" not in default
+    fresh.set_extra_state(default)
+    assert fresh.transform_size == "padded"
+    with pytest.raises(ValueError, match=r"`transform_size` must be one of .*got 'paper'"):
+        fresh.set_extra_state({**state, "transform_size": "paper"})
+
+
+def test_changing_the_transform_size_drops_statistics_and_the_cached_spectrum():
+    conv = BandLimitedConv2d(2, 2, 3, padding=1, compression=0.5)
+    conv.track_stats = True
+    conv(torch.randn(1, 2, 8, 8))
+    conv.eval()
+    with torch.no_grad():
+        conv(torch.randn(1, 2, 8, 8))
+    assert conv.stats_power is not None and conv.cache_bytes > 0
+    conv.configure(compression=0.5, eval_compression=None, mode="fixed", energy=None)
+    assert conv.stats_power is not None and conv.cache_bytes > 0  # same size: kept
+    conv.configure(
+        compression=0.5, eval_compression=None, mode="fixed", energy=None, transform_size="full"
+    )
+    assert conv.stats_power is None and conv.stats_signal_shape is None and conv.cache_bytes == 0
+    y = conv(torch.randn(1, 2, 8, 8))
+    assert y.shape == (1, 2, 8, 8) and conv.last_signal_shape == (17, 17)

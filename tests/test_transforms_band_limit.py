@@ -146,3 +146,32 @@ def test_keep_existing_leaves_band_limited_layers_as_they_are():
     assert model[0].compression == 0.75 and model[1].compression == 0.25
     with pytest.raises(TypeError, match="`keep_existing` must be a bool, got 'yes'"):
         T.band_limit_(model, keep_existing="yes")
+
+
+def test_transform_size_reaches_the_layers_and_the_plan():
+    model = Net()
+    T.band_limit_(model, compression=0.5, transform_size="full", include="stem")
+    T.band_limit_(model, compression=0.5, include="conv")
+    assert (model.stem.transform_size, model.conv.transform_size) == ("full", "padded")
+    plan = T.plan_of(model)["band_limit"]
+    # Only a non-default size is written, so plans of default layers read as before.
+    assert plan["stem"]["transform_size"] == "full" and "transform_size" not in plan["conv"]
+    fresh = Net()
+    T.apply_plan_(fresh, T.plan_of(model))
+    assert (fresh.stem.transform_size, fresh.conv.transform_size) == ("full", "padded")
+    fresh.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 12, 12)
+    model.eval(), fresh.eval()
+    assert torch.equal(fresh(x), model(x))
+    # Reconfiguring to the other size is a change; an energy band learned at one size is not
+    # kept at the other (it names another operator).
+    assert T.band_limit_(model, compression=0.5, include="stem").changed == ["stem"]
+    assert model.stem.transform_size == "padded"
+    T.band_limit_(model, compression=0.0, mode="energy", energy=0.9, include="stem")
+    model.stem.compression = 0.42
+    T.band_limit_(
+        model, compression=0.0, mode="energy", energy=0.9, include="stem", transform_size="full"
+    )
+    assert model.stem.compression == 0.0 and model.stem.transform_size == "full"
+    with pytest.raises(ValueError, match=r"`transform_size` must be one of .*got 'linear'"):
+        T.band_limit_(model, transform_size="linear")

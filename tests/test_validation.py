@@ -180,6 +180,37 @@ def test_mode_and_energy_are_one_rule(pair, error):
     )
 
 
+TRANSFORM_SIZE = [
+    ("padded", None),
+    ("full", None),
+    ("Full", ValueError),
+    ("", ValueError),
+    (None, TypeError),
+    (65, TypeError),
+]
+
+
+@pytest.mark.parametrize(("value", "error"), TRANSFORM_SIZE, ids=_ids(TRANSFORM_SIZE))
+def test_transform_size_is_one_rule(value, error):
+    import torch
+
+    from lightning_spectral.functional import bandlimited_conv1d
+
+    kwargs = {"transform_size": value}
+    _check(
+        {
+            "BandLimitCallback": lambda: BandLimitCallback(**kwargs),
+            "band_limit_": lambda: transforms.band_limit_(_model(), **kwargs),
+            "BandLimitedConv2d": lambda: BandLimitedConv2d(1, 1, 3, **kwargs),
+            "BandLimitedConv1d": lambda: BandLimitedConv1d(1, 1, 3, **kwargs),
+            "bandlimited_conv1d": lambda: bandlimited_conv1d(
+                torch.randn(1, 1, 8), torch.randn(1, 1, 3), compression=0.5, **kwargs
+            ),
+        },
+        error,
+    )
+
+
 @pytest.mark.parametrize(("value", "error"), PATTERNS, ids=_ids(PATTERNS))
 @pytest.mark.parametrize("argument", ["include", "exclude"])
 def test_patterns_are_one_rule(argument, value, error):

@@ -65,6 +65,10 @@ class BandLimitCallback(SpectralRewriteCallback):
         exclude: layers to leave alone, same syntax.
         schedule: optional ``{epoch: compression}`` for ``mode="fixed"``, e.g. ``{0: 0.25,
             5: 0.5}``.
+        transform_size: ``"padded"`` (transform at the padded input size, the default) or
+            ``"full"`` (the larger size of Dziedzic et al.'s code: the same compression then
+            names the paper's operator, at about 3.5 times the spectrum; see
+            :func:`~lightning_spectral.functional.transform_shape`).
 
     Raises:
         ValueError: if a value is out of range, ``mode`` is unknown, ``energy`` does not match
@@ -88,14 +92,16 @@ class BandLimitCallback(SpectralRewriteCallback):
         include: str | list[str] | None = None,
         exclude: str | list[str] | None = None,
         schedule: dict[int, float] | None = None,
+        transform_size: Literal["padded", "full"] = "padded",
     ) -> None:
         super().__init__()
         # The same checks (and messages) as band_limit_ and BandLimitedConv2d.
-        config = band_limit_config(compression, eval_compression, mode, energy)
+        config = band_limit_config(compression, eval_compression, mode, energy, transform_size)
         self.compression: float = config["compression"]
         self.eval_compression: float | None = config["eval_compression"]
         self.mode = mode
         self.energy: float | None = config["energy"]
+        self.transform_size: str = config["transform_size"]
         self.include = transforms.check_patterns(include, "include")
         self.exclude = transforms.check_patterns(exclude, "exclude")
         self.schedule = epoch_schedule(schedule, "schedule", check_compression)
@@ -128,6 +134,7 @@ class BandLimitCallback(SpectralRewriteCallback):
             include=self.include,
             exclude=self.exclude,
             keep_existing=True,
+            transform_size=self.transform_size,
         )
 
     @override

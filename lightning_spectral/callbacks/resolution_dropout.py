@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch.nn.modules.batchnorm import _BatchNorm
 from typing_extensions import override
 
 from lightning_spectral import transforms
@@ -43,7 +44,10 @@ class ResolutionDropoutScheduler(Callback):
     draws the same cutoff and a resumed run continues the sequence.
 
     Use it with :class:`~lightning_spectral.callbacks.SpectralPoolingCallback` (in any order)
-    or a model that already has spectral pools; it warns at fit start if there are none.
+    or a model that already has spectral pools; it warns at fit start if there are none. It
+    also warns when the model has batch norm layers: their running statistics are trained on
+    band-limited activations, and evaluation passes the full band; re-estimate them with
+    :func:`lightning_spectral.transforms.recalibrate_batch_norm_` before evaluating.
 
     Args:
         alpha: ``c`` extrapolated to depth 0, in ``[0, 1]`` (Rippel's search range
@@ -85,6 +89,23 @@ class ResolutionDropoutScheduler(Callback):
                 "ResolutionDropoutScheduler: the model has no spectral pooling layers, so there "
                 "is nothing to drop out. Add SpectralPoolingCallback or use "
                 "lightning_spectral.nn.SpectralPool1d/2d."
+            )
+            return
+        norms = [
+            name
+            for name, module in pl_module.named_modules()
+            if isinstance(module, _BatchNorm) and module.track_running_stats
+        ]
+        if norms:
+            # Not an error: the weights are fine, the eval-mode statistics are not.
+            rank_zero_warn(
+                "ResolutionDropoutScheduler: the model has batch norm layers "
+                f"({', '.join(norms[:3])}{', ...' if len(norms) > 3 else ''}). Frequency "
+                "dropout trains their running statistics on band-limited activations, while "
+                "validation, test and predict pass the full band, so eval-mode metrics can be "
+                "far worse than the weights are. Re-estimate the statistics before evaluating: "
+                "lightning_spectral.transforms.recalibrate_batch_norm_(model, train_batches) "
+                "(docs: experiments, spectral pooling classification)."
             )
 
     @override

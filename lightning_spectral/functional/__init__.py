@@ -12,6 +12,7 @@ from lightning_spectral.functional.band import (
     spectrum_shape,
 )
 from lightning_spectral.functional.conv import (
+    TRANSFORM_SIZES,
     ConvPlan,
     ConvSpec,
     RealOperators,
@@ -24,6 +25,7 @@ from lightning_spectral.functional.conv import (
     conv_spec,
     real_bandlimited_conv,
     real_operators,
+    transform_shape,
 )
 from lightning_spectral.functional.energy import (
     band_energy_fraction,
@@ -63,6 +65,7 @@ from lightning_spectral.functional.validation import (
 )
 
 __all__ = [
+    "TRANSFORM_SIZES",
     "Band",
     "ConvPlan",
     "ConvSpec",
@@ -106,4 +109,5 @@ __all__ = [
     "spectral_pool_matrix",
     "spectral_to_filter",
     "spectrum_shape",
+    "transform_shape",
 ]

@@ -1,10 +1,19 @@
 """Band-limited convolution (Dziedzic et al. 2019) through real FFTs.
 
 The operator is ``irfft(band(rfft(x)) * conj(band(rfft(w))))``, cropped to the valid outputs
-and subsampled by the stride: a cross-correlation, as ``torch.nn.functional.conv*``. The FFT size
-is the padded input size; since only the valid (non-wrapping) outputs are read, no extra padding
-is needed. Compression keeps the low-frequency band of :mod:`lightning_spectral.functional.band`
-for the input spectrum and the filter spectrum. The transforms of
+and subsampled by the stride: a cross-correlation, as ``torch.nn.functional.conv*``. Compression
+keeps the low-frequency band of :mod:`lightning_spectral.functional.band` for the input spectrum
+and the filter spectrum.
+
+**Transform size** (``transform_size``). ``"padded"`` (the default) transforms at the padded
+input size ``Np``: only the valid (non-wrapping) outputs are read, so no extra padding is
+needed. ``"full"`` transforms at ``Np + max(K, G) - 1`` per dimension (``K`` the dilated kernel,
+``G = Np - K + 1`` the stride-1 output size), the size of Dziedzic et al.'s code, at which
+the filter and the output gradient both correlate with the input without wrap-around. Both are
+exact at compression 0; at the same compression they are different operators (the band is a
+fraction of a longer spectrum; docs/concepts.md measures the difference). The larger size is
+an implicit zero extension after the signal: the same plans, band and transforms, only
+``band.signal_shape`` grows. The transforms of
 :mod:`lightning_spectral.functional.spectral` carry explicit adjoints as their backward (the
 synthesis backward is the analysis of the output gradient on the band, the analysis backward the
 zero-filled inverse), so all three gradients live on the kept frequencies, only band-sized
@@ -40,9 +49,10 @@ from lightning_spectral.functional.spectral import (
     spectral_contract,
     synthesis_plan,
 )
-from lightning_spectral.functional.validation import check_int
+from lightning_spectral.functional.validation import check_choice, check_int
 
 __all__ = [
+    "TRANSFORM_SIZES",
     "ConvPlan",
     "ConvSpec",
     "RealOperators",
@@ -55,9 +65,13 @@ __all__ = [
     "conv_spec",
     "real_bandlimited_conv",
     "real_operators",
+    "transform_shape",
 ]
 
 Padding = int | Sequence[int] | str
+#: Transform sizes of a band-limited convolution: the padded input size, or the full
+#: correlation size of Dziedzic et al.'s code (module docstring).
+TRANSFORM_SIZES = ("padded", "full")
 #: ``contract(spectrum (B, C, *F), filters (O, C / G, *F), groups) -> (B, O, *F)``.
 Contract = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -102,6 +116,7 @@ class ConvSpec:
         dilation: per spatial dimension.
         pads: per spatial dimension ``(before, after)`` zero padding.
         groups: channel groups.
+        transform_size: one of :data:`TRANSFORM_SIZES`.
     """
 
     ndim: int
@@ -110,6 +125,7 @@ class ConvSpec:
     dilation: tuple[int, ...]
     pads: tuple[tuple[int, int], ...]
     groups: int
+    transform_size: str = "padded"
 
 
 def conv_spec(
@@ -119,6 +135,7 @@ def conv_spec(
     padding: Padding = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
+    transform_size: str = "padded",
 ) -> ConvSpec:
     """Check the input-independent arguments of a band-limited convolution once.
 
@@ -129,6 +146,8 @@ def conv_spec(
         padding: int or ``ndim`` ints >= 0, ``"same"`` (stride 1 only) or ``"valid"``.
         dilation: int or ``ndim`` ints, each >= 1.
         groups: positive int.
+        transform_size: ``"padded"`` (the padded input size) or ``"full"`` (the size of
+            Dziedzic et al.'s code, see :func:`transform_shape`).
 
     Returns:
         The :class:`ConvSpec` for :func:`bandlimited_conv`.
@@ -147,8 +166,37 @@ def conv_spec(
     stride_t = to_tuple(stride, ndim, "stride")
     dilation_t = to_tuple(dilation, ndim, "dilation")
     check_int(groups, "groups", minimum=1)
+    check_choice(transform_size, "transform_size", TRANSFORM_SIZES)
     pads = conv_padding(padding, kernel_t, dilation_t, stride_t)
-    return ConvSpec(ndim, kernel_t, stride_t, dilation_t, pads, groups)
+    return ConvSpec(ndim, kernel_t, stride_t, dilation_t, pads, groups, transform_size)
+
+
+def transform_shape(spec: ConvSpec, padded_shape: Sequence[int]) -> tuple[int, ...]:
+    """The transform size of a band-limited convolution for a padded input size.
+
+    ``"padded"``: the padded size ``Np`` itself. ``"full"``: ``Np + max(K, G) - 1`` per
+    dimension, with ``K`` the dilated kernel span and ``G = Np - K + 1`` the stride-1 output
+    size (Dziedzic et al.'s code; a padded size smaller than ``K`` is left to
+    :func:`conv_plan` to refuse).
+
+    Args:
+        spec: from :func:`conv_spec`.
+        padded_shape: the padded input size ``(N,)`` or ``(H, W)``.
+
+    Returns:
+        The size the bands and transforms use (``band.signal_shape``).
+
+    Example:
+        >>> transform_shape(conv_spec(2, 3, padding=1), (34, 34))
+        (34, 34)
+        >>> transform_shape(conv_spec(2, 3, padding=1, transform_size="full"), (34, 34))
+        (65, 65)
+    """
+    padded = tuple(operator.index(n) for n in padded_shape)
+    if spec.transform_size == "padded":
+        return padded
+    spans = (d * (k - 1) + 1 for k, d in zip(spec.kernel_size, spec.dilation, strict=True))
+    return tuple(n + max(span, n - span + 1) - 1 for n, span in zip(padded, spans, strict=True))
 
 
 @dataclass(frozen=True)
@@ -157,7 +205,7 @@ class ConvPlan:
     ``(spec, spatial size, compression)`` by :func:`conv_plan` and reused by every call.
 
     Attributes:
-        band: the kept frequencies of the padded input size.
+        band: the kept frequencies of the transform size (:func:`transform_shape`).
         out_shape: spatial output size.
         input_plan: analysis geometry of the (implicitly padded) input.
         filter_plan: analysis geometry of the (dilated) filter.
@@ -188,7 +236,7 @@ def _conv_plan(spec: ConvSpec, spatial: tuple[int, ...], compression: float) -> 
                 f"{spec.kernel_size} (dilation {spec.dilation})"
             )
         out_shape.append((size - span) // s + 1)
-    band = band_for(signal_shape, compression)
+    band = band_for(transform_shape(spec, signal_shape), compression)
     ones = (1,) * spec.ndim
     return ConvPlan(
         band=band,
@@ -217,6 +265,9 @@ def conv_plan(spec: ConvSpec, spatial: Sequence[int], compression: float) -> Con
         >>> plan = conv_plan(conv_spec(2, 3, padding=1), (32, 32), 0.5)
         >>> plan.out_shape, plan.band.signal_shape
         ((32, 32), (34, 34))
+        >>> full = conv_spec(2, 3, padding=1, transform_size="full")
+        >>> conv_plan(full, (32, 32), 0.5).band.signal_shape
+        (65, 65)
     """
     compression = check_compression(compression)
     return _conv_plan(spec, tuple(operator.index(n) for n in spatial), compression)
@@ -361,13 +412,16 @@ def _functional(
     compression: float,
     ndim: int,
     contract: Contract,
+    transform_size: str,
 ) -> torch.Tensor:
     """The ``F.conv*``-style signature: check the tensors' ranks first (their message names the
     tensor), then the arguments, then run."""
     check_tensor(input, "input", (ndim + 1, ndim + 2))
     check_tensor(weight, "weight", (ndim + 2,))
     compression = check_compression(compression)
-    spec = conv_spec(ndim, tuple(weight.shape[2:]), stride, padding, dilation, groups)
+    spec = conv_spec(
+        ndim, tuple(weight.shape[2:]), stride, padding, dilation, groups, transform_size
+    )
     return bandlimited_conv(input, weight, bias, spec, compression, contract=contract)
 
 
@@ -382,6 +436,7 @@ def bandlimited_conv1d(
     compression: float = 0.0,
     *,
     contract: Contract = spectral_contract,
+    transform_size: str = "padded",
 ) -> torch.Tensor:
     """Band-limited 1D convolution; arguments as :func:`torch.nn.functional.conv1d`.
 
@@ -393,15 +448,27 @@ def bandlimited_conv1d(
         padding: int, 1-tuple, ``"same"`` or ``"valid"`` (zeros).
         dilation: int or 1-tuple.
         groups: channel groups.
-        compression: fraction of one-sided coefficients of the padded length discarded from the
-            input, filter and output-gradient spectra, in ``[0, 1)``.
+        compression: fraction of one-sided coefficients of the transform length discarded from
+            the input, filter and output-gradient spectra, in ``[0, 1)``.
         contract: the channel contraction (the kernels' dispatch passes its own).
+        transform_size: ``"padded"`` (the padded length) or ``"full"`` (Dziedzic et al.'s
+            size, :func:`transform_shape`).
 
     Returns:
         ``(B, C_out, L_out)`` (or ``(C_out, L_out)``), in the input's dtype.
     """
     return _functional(
-        input, weight, bias, stride, padding, dilation, groups, compression, 1, contract
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        compression,
+        1,
+        contract,
+        transform_size,
     )
 
 
@@ -416,6 +483,7 @@ def bandlimited_conv2d(
     compression: float = 0.0,
     *,
     contract: Contract = spectral_contract,
+    transform_size: str = "padded",
 ) -> torch.Tensor:
     """Band-limited 2D convolution; arguments as :func:`torch.nn.functional.conv2d`.
 
@@ -427,15 +495,28 @@ def bandlimited_conv2d(
         padding: int, 2-tuple, ``"same"`` or ``"valid"`` (zeros).
         dilation: int or 2-tuple.
         groups: channel groups.
-        compression: fraction of the ``Hp x (Wp // 2 + 1)`` one-sided coefficients of the padded
-            map discarded from the input, filter and output-gradient spectra, in ``[0, 1)``.
+        compression: fraction of the ``Ht x (Wt // 2 + 1)`` one-sided coefficients of the
+            transform (the padded map by default) discarded from the input, filter and
+            output-gradient spectra, in ``[0, 1)``.
         contract: the channel contraction (the kernels' dispatch passes its own).
+        transform_size: ``"padded"`` (the padded map) or ``"full"`` (Dziedzic et al.'s size,
+            :func:`transform_shape`).
 
     Returns:
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
     return _functional(
-        input, weight, bias, stride, padding, dilation, groups, compression, 2, contract
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        compression,
+        2,
+        contract,
+        transform_size,
     )
 
 

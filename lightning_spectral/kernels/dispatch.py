@@ -225,6 +225,8 @@ def bandlimited_conv1d(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     compression: float = 0.0,
+    *,
+    transform_size: str = "padded",
 ) -> torch.Tensor:
     """Band-limited 1D convolution on the selected backend.
 
@@ -240,12 +242,23 @@ def bandlimited_conv1d(
         dilation: int or 1-tuple.
         groups: channel groups.
         compression: fraction of one-sided coefficients discarded, in ``[0, 1)``.
+        transform_size: ``"padded"`` or ``"full"``
+            (:func:`lightning_spectral.functional.transform_shape`).
 
     Returns:
         ``(B, C_out, L_out)`` (or ``(C_out, L_out)``), in the input's dtype.
     """
     return _conv.bandlimited_conv1d(
-        input, weight, bias, stride, padding, dilation, groups, compression, contract=contract
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        compression,
+        contract=contract,
+        transform_size=transform_size,
     )
 
 
@@ -258,6 +271,8 @@ def bandlimited_conv2d(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     compression: float = 0.0,
+    *,
+    transform_size: str = "padded",
 ) -> torch.Tensor:
     """Band-limited 2D convolution on the selected backend.
 
@@ -272,14 +287,25 @@ def bandlimited_conv2d(
         padding: int, 2-tuple, ``"same"`` or ``"valid"`` (zeros).
         dilation: int or 2-tuple.
         groups: channel groups.
-        compression: fraction of the padded map's one-sided coefficients discarded, in
+        compression: fraction of the transformed map's one-sided coefficients discarded, in
             ``[0, 1)``.
+        transform_size: ``"padded"`` or ``"full"``
+            (:func:`lightning_spectral.functional.transform_shape`).
 
     Returns:
         ``(B, C_out, H_out, W_out)`` (or unbatched), in the input's dtype.
     """
     return _conv.bandlimited_conv2d(
-        input, weight, bias, stride, padding, dilation, groups, compression, contract=contract
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        compression,
+        contract=contract,
+        transform_size=transform_size,
     )
 
 

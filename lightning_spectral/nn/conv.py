@@ -9,7 +9,10 @@ compression in eval mode. Both are Python floats, saved in the state dict throug
 
 **Compression** is the fraction of the one-sided spectrum of the *padded* input that is discarded;
 the band is chosen per padded input size by :func:`lightning_spectral.functional.band_for`, so the
-achieved value can differ from the requested one (see ``extra_repr`` and :meth:`band`).
+achieved value can differ from the requested one (see ``extra_repr`` and :meth:`band`). With
+``transform_size="full"`` the spectrum is that of the input zero-extended to the size of Dziedzic
+et al.'s code (:func:`lightning_spectral.functional.transform_shape`); the band, the statistics
+and ``last_signal_shape`` then refer to that size.
 
 **Padding modes.** ``"zeros"`` is passed to the kernel; ``"reflect"``, ``"replicate"`` and
 ``"circular"`` pad explicitly as ``nn.Conv*`` does and then convolve with no padding, so every
@@ -50,6 +53,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from lightning_spectral.functional import (
+    TRANSFORM_SIZES,
     Band,
     ConvSpec,
     band_energy_fraction,
@@ -67,6 +71,7 @@ from lightning_spectral.functional import (
     conv_spec,
     power_map,
     real_operators,
+    transform_shape,
 )
 from lightning_spectral.functional._checks import to_tuple
 from lightning_spectral.functional.conv import RealOperators, _real_conv
@@ -90,8 +95,10 @@ __all__ = [
 #: Compression modes of a band-limited layer.
 MODES = ("fixed", "energy")
 
-_STATE_VERSION = 1
-_STATE_KEYS = ("version", "compression", "eval_compression", "mode", "energy")
+# Version 2 added `transform_size`; a state with the default "padded" is still written as
+# version 1, so files of default layers stay readable by releases that predate the option.
+_STATE_VERSION = 2
+_STATE_KEYS = ("version", "compression", "eval_compression", "mode", "energy", "transform_size")
 # Elements per chunk when the filter bank is expanded to the map size for its power map.
 _FILTER_CHUNK_ELEMENTS = 1 << 24
 
@@ -129,6 +136,7 @@ def band_limit_config(
     eval_compression: float | None = None,
     mode: str = "fixed",
     energy: float | None = None,
+    transform_size: str = "padded",
 ) -> dict[str, Any]:
     """Validate a band-limit configuration and return it as plain data.
 
@@ -137,9 +145,11 @@ def band_limit_config(
         eval_compression: eval compression in ``[0, 1)`` or ``None`` (follows ``compression``).
         mode: one of :data:`MODES`.
         energy: target energy fraction in ``(0, 1]`` for ``mode="energy"``, else ``None``.
+        transform_size: one of :data:`~lightning_spectral.functional.TRANSFORM_SIZES`.
 
     Returns:
-        ``{"compression", "eval_compression", "mode", "energy"}`` with Python floats.
+        ``{"compression", "eval_compression", "mode", "energy", "transform_size"}`` with Python
+        floats.
 
     Raises:
         TypeError, ValueError: with the bad value and the allowed range.
@@ -151,6 +161,7 @@ def band_limit_config(
         else check_compression(eval_compression, "eval_compression"),
         "mode": mode,
         "energy": _check_energy(mode, energy),
+        "transform_size": check_choice(transform_size, "transform_size", TRANSFORM_SIZES),
     }
 
 
@@ -198,6 +209,8 @@ class _BandLimitedConvNd(OptionalExtraState):
     stats_power: torch.Tensor | None
     #: Number of samples accumulated into ``stats_power`` (0-dim int64 tensor) or ``None``.
     stats_count: torch.Tensor | None
+    #: ``"padded"`` or ``"full"`` (class default: modules pickled before the option existed).
+    _transform_size: str = "padded"
 
     def _init_conv(
         self, geometry: tuple[Any, ...], options: tuple[Any, ...], band: tuple[Any, ...]
@@ -217,6 +230,7 @@ class _BandLimitedConvNd(OptionalExtraState):
         eval_compression: float | None,
         mode: str,
         energy: float | None,
+        transform_size: str,
     ) -> None:
         self.track_stats = False
         self.direct_full_band = True
@@ -233,9 +247,14 @@ class _BandLimitedConvNd(OptionalExtraState):
         self._cache_key: tuple[Any, ...] | None = None
         self._cache_value: torch.Tensor | None = None
         self._warned_budget = False
+        self._transform_size = "padded"
         self._conv_spec()  # the argument checks, once, at construction
         self.configure(
-            compression=compression, eval_compression=eval_compression, mode=mode, energy=energy
+            compression=compression,
+            eval_compression=eval_compression,
+            mode=mode,
+            energy=energy,
+            transform_size=transform_size,
         )
 
     # ---------------------------------------------------------------------------------------
@@ -249,6 +268,7 @@ class _BandLimitedConvNd(OptionalExtraState):
         eval_compression: float | None,
         mode: str,
         energy: float | None,
+        transform_size: str = "padded",
     ) -> None:
         """Set the whole band-limit configuration at once (validated before anything changes).
 
@@ -258,13 +278,21 @@ class _BandLimitedConvNd(OptionalExtraState):
             mode: ``"fixed"`` or ``"energy"``.
             energy: target retained energy fraction in ``(0, 1]`` for ``mode="energy"``, else
                 ``None``.
+            transform_size: ``"padded"`` or ``"full"``
+                (:func:`~lightning_spectral.functional.transform_shape`).
         """
-        config = band_limit_config(compression, eval_compression, mode, energy)
+        config = band_limit_config(compression, eval_compression, mode, energy, transform_size)
         evaluation = config["eval_compression"]
+        if transform_size != self._transform_size:
+            # Another operator: statistics and the cached spectrum belong to the old size.
+            self.stats_power = self.stats_count = self.stats_skipped = None
+            self._stats_shape = None
+            self.clear_spectrum_cache()
         self._train_ratio = config["compression"].as_integer_ratio()
         self._eval_ratio = None if evaluation is None else evaluation.as_integer_ratio()
         self._mode = mode
         self._energy = config["energy"]
+        self._transform_size = transform_size
 
     @property
     def compression(self) -> float:
@@ -305,6 +333,12 @@ class _BandLimitedConvNd(OptionalExtraState):
         return self._energy
 
     @property
+    def transform_size(self) -> str:
+        """``"padded"`` or ``"full"``: the size the layer transforms at (change with
+        :meth:`configure`)."""
+        return self._transform_size
+
+    @property
     def active_compression(self) -> float:
         """The compression the next forward uses: train or eval, by ``self.training``."""
         if self.training or self._eval_ratio is None:
@@ -313,13 +347,16 @@ class _BandLimitedConvNd(OptionalExtraState):
 
     def get_extra_state(self) -> dict[str, Any]:
         """Plain-data configuration stored in the state dict under ``_extra_state``."""
-        return {
-            "version": _STATE_VERSION,
+        state = {
+            "version": 1,
             "compression": self.compression,
             "eval_compression": None if self._eval_ratio is None else self.eval_compression,
             "mode": self._mode,
             "energy": self._energy,
         }
+        if self._transform_size != "padded":
+            state.update(version=2, transform_size=self._transform_size)
+        return state
 
     def set_extra_state(self, state: Any) -> None:
         """Restore the configuration written by :meth:`get_extra_state`, validated like the
@@ -352,6 +389,7 @@ class _BandLimitedConvNd(OptionalExtraState):
             eval_compression=state.get("eval_compression"),
             mode=state.get("mode", "fixed"),
             energy=state.get("energy"),
+            transform_size=state.get("transform_size", "padded"),
         )
 
     # ---------------------------------------------------------------------------------------
@@ -364,12 +402,13 @@ class _BandLimitedConvNd(OptionalExtraState):
     def band(
         self, training: bool | None = None, signal_shape: Sequence[int] | None = None
     ) -> Band | None:
-        """The band used for a padded input size.
+        """The band used for a transform size.
 
         Args:
             training: which compression (train or eval); ``None`` for the current mode.
-            signal_shape: padded input size ``(N,)`` or ``(H, W)``; ``None`` for the size of the
-                last forward.
+            signal_shape: transform size ``(N,)`` or ``(H, W)`` (the padded input size, or the
+                full size with ``transform_size="full"``); ``None`` for the size of the last
+                forward (``last_signal_shape``).
 
         Returns:
             The :class:`~lightning_spectral.functional.Band`, or ``None`` if no size is known.
@@ -387,11 +426,24 @@ class _BandLimitedConvNd(OptionalExtraState):
     def _conv_spec(self) -> ConvSpec:
         """The checked geometry (:func:`~lightning_spectral.functional.conv_spec`), rebuilt only
         if a geometry attribute was reassigned after construction."""
-        key = (self.kernel_size, self.stride, self.padding, self.dilation, self.groups)
+        key = (
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self._transform_size,
+        )
         if key != self._spec_key or self._spec is None:
             padding = self.padding if self.padding_mode == "zeros" else 0
             self._spec = conv_spec(
-                self._ndim, self.kernel_size, self.stride, padding, self.dilation, self.groups
+                self._ndim,
+                self.kernel_size,
+                self.stride,
+                padding,
+                self.dilation,
+                self.groups,
+                self._transform_size,
             )
             self._spec_key = key
         return self._spec
@@ -431,22 +483,29 @@ class _BandLimitedConvNd(OptionalExtraState):
             x, padding = F.pad(input, flat_pads, mode=self.padding_mode), 0
         # operator.index makes torch.compile specialise on the spatial size (the band depends on
         # it) instead of tracing the band choice with symbolic sizes.
-        signal_shape = tuple(
+        padded_shape = tuple(
             operator.index(n) + (before + after if x is input else 0)
             for n, (before, after) in zip(x.shape[-ndim:], pads, strict=True)
         )
+        spec = self._conv_spec()
+        signal_shape = transform_shape(spec, padded_shape)
         self.last_signal_shape = signal_shape
         if self.training and (self.track_stats or self._mode == "energy"):
-            # Statistics describe the signal the FFT sees: the padded input.
-            needs_pad = self.padding_mode == "zeros" and any(flat_pads)
-            self._accumulate(F.pad(input, flat_pads) if needs_pad else x, signal_shape)
+            # Statistics describe the signal the FFT sees: the padded input, zero-extended
+            # after its end to the transform size (F.pad order: last dimension first).
+            implicit = self.padding_mode == "zeros"  # else x is already padded
+            widths = []
+            for (before, after), n, t in reversed(
+                list(zip(pads, padded_shape, signal_shape, strict=True))
+            ):
+                widths += [before if implicit else 0, (after if implicit else 0) + t - n]
+            self._accumulate(F.pad(x, widths) if any(widths) else x, signal_shape)
         compression = self.active_compression
         if self.direct_full_band and compression == 0.0:
             # Full band: the same operator, and the direct convolution is faster (docs/design.md).
             # Tests and benchmarks set `direct_full_band = False` to force the FFT path.
             conv = F.conv1d if ndim == 1 else F.conv2d
             return conv(x, weight, bias, self.stride, padding, self.dilation, self.groups)
-        spec = self._conv_spec()
         plan = conv_plan(spec, x.shape[-ndim:], compression)
         filters = None
         if own_weight and self._cache_applies(weight):
@@ -856,7 +915,8 @@ class _BandLimitedConvNd(OptionalExtraState):
         Args:
             conv: an ``nn.Conv1d`` (for the 1D class) or ``nn.Conv2d`` (2D); if it carries
                 parametrizations, its current (evaluated) weight is copied.
-            **options: ``compression``, ``eval_compression``, ``mode``, ``energy``.
+            **options: ``compression``, ``eval_compression``, ``mode``, ``energy``,
+                ``transform_size``.
 
         Returns:
             A new module in the same train/eval mode with copies of the weights.
@@ -883,6 +943,8 @@ class _BandLimitedConvNd(OptionalExtraState):
             parts.append(f"eval_compression={self.eval_compression:g}")
         if self._mode != "fixed":
             parts.append(f"mode={self._mode!r}, energy={self._energy:g}")
+        if self._transform_size != "padded":
+            parts.append(f"transform_size={self._transform_size!r}")
         if self.last_signal_shape is not None:
             train = self.band(training=True)
             evaluation = self.band(training=False)
@@ -908,6 +970,8 @@ class BandLimitedConv1d(_BandLimitedConvNd, nn.Conv1d):
         eval_compression: eval compression, ``None`` to follow ``compression``.
         mode: ``"fixed"`` or ``"energy"``.
         energy: target retained energy fraction in ``(0, 1]`` for ``mode="energy"``.
+        transform_size: ``"padded"`` (transform at the padded input size) or ``"full"`` (at the
+            size of Dziedzic et al.'s code, :func:`~lightning_spectral.functional.transform_shape`).
 
     Shape:
         input ``(B, C_in, L)`` or ``(C_in, L)`` -> output ``(B, C_out, L_out)``, ``L_out`` as
@@ -935,11 +999,12 @@ class BandLimitedConv1d(_BandLimitedConvNd, nn.Conv1d):
         eval_compression: float | None = None,
         mode: str = "fixed",
         energy: float | None = None,
+        transform_size: str = "padded",
     ) -> None:
         self._init_conv(
             (in_channels, out_channels, kernel_size, stride, padding, dilation, groups),
             (bias, padding_mode, device, dtype),
-            (compression, eval_compression, mode, energy),
+            (compression, eval_compression, mode, energy, transform_size),
         )
 
 
@@ -954,6 +1019,8 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
         eval_compression: eval compression, ``None`` to follow ``compression``.
         mode: ``"fixed"`` or ``"energy"``.
         energy: target retained energy fraction in ``(0, 1]`` for ``mode="energy"``.
+        transform_size: ``"padded"`` (transform at the padded input size) or ``"full"`` (at the
+            size of Dziedzic et al.'s code, :func:`~lightning_spectral.functional.transform_shape`).
 
     Shape:
         input ``(B, C_in, H, W)`` or ``(C_in, H, W)`` -> output ``(B, C_out, H_out, W_out)``,
@@ -981,11 +1048,12 @@ class BandLimitedConv2d(_BandLimitedConvNd, nn.Conv2d):
         eval_compression: float | None = None,
         mode: str = "fixed",
         energy: float | None = None,
+        transform_size: str = "padded",
     ) -> None:
         self._init_conv(
             (in_channels, out_channels, kernel_size, stride, padding, dilation, groups),
             (bias, padding_mode, device, dtype),
-            (compression, eval_compression, mode, energy),
+            (compression, eval_compression, mode, energy, transform_size),
         )
 
 

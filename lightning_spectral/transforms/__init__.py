@@ -9,6 +9,8 @@ One concern per module:
   request adaptive, pools -> spectral pools with the same output size).
 * :mod:`~lightning_spectral.transforms.parametrization`: :func:`parametrize_spectral_`
   (filters stored in an orthonormal real spectral basis) and :func:`bake_` (back to plain weights).
+* :mod:`~lightning_spectral.transforms.batch_norm`: :func:`recalibrate_batch_norm_` (batch-norm
+  statistics re-estimated on the network as it is evaluated, after frequency dropout).
 * :mod:`~lightning_spectral.transforms.deploy`: :func:`deploy_` (every band-limited
   convolution and spectral pool -> its all-real deployment form, for export; not in plans).
 * :mod:`~lightning_spectral.transforms.plans`: :func:`plan_of` / :func:`apply_plan_`, a
@@ -37,6 +39,7 @@ backward hooks and parametrizations of a replaced module move to its replacement
 
 from lightning_spectral.transforms._select import FilterFn, check_patterns
 from lightning_spectral.transforms.band_limit import band_limit_, set_compression_, spectral_modules
+from lightning_spectral.transforms.batch_norm import recalibrate_batch_norm_
 from lightning_spectral.transforms.deploy import deploy_
 from lightning_spectral.transforms.parametrization import (
     bake_,
@@ -76,6 +79,7 @@ __all__ = [
     "deploy_",
     "parametrize_spectral_",
     "plan_of",
+    "recalibrate_batch_norm_",
     "register_rewrite",
     "registered_rewrites",
     "replace_pooling_",

@@ -98,6 +98,7 @@ def _band_limit(
                 target["mode"] == "energy"
                 and module.mode == "energy"
                 and module.energy == target["energy"]
+                and module.transform_size == target["transform_size"]
             ):
                 # Keep the band an energy-mode layer has learned (setup may run again).
                 target["compression"] = module.compression
@@ -130,6 +131,7 @@ def band_limit_(
     *,
     keep_existing: bool = False,
     filter_fn: FilterFn | None = None,
+    transform_size: str = "padded",
 ) -> TransformReport:
     """Replace ``nn.Conv1d``/``nn.Conv2d`` layers by band-limited ones, in place.
 
@@ -152,6 +154,9 @@ def band_limit_(
         filter_fn: optional predicate ``filter_fn(module, name) -> bool``; only layers the
             patterns select *and* the predicate accepts are considered (e.g. by kernel size or
             groups). One that accepts no convolution warns, like a pattern that matches none.
+        transform_size: ``"padded"`` (the default: transform at the padded input size) or
+            ``"full"`` (the size of Dziedzic et al.'s code,
+            :func:`~lightning_spectral.functional.transform_shape`).
 
     Returns:
         The :class:`TransformReport`.
@@ -169,7 +174,7 @@ def band_limit_(
         ['0', '2']
     """
     check_bool(keep_existing, "keep_existing")
-    config = band_limit_config(compression, eval_compression, mode, energy)
+    config = band_limit_config(compression, eval_compression, mode, energy, transform_size)
     report = TransformReport("band_limit_")
     hint = _band_limit(model, config, include, exclude, report, keep_existing, filter_fn)
     return warn_report(report, hint)
@@ -250,10 +255,13 @@ def _describe(module: nn.Module) -> dict[str, Any] | None:
     if not isinstance(module, _BandLimitedConvNd):
         return None
     state = module.get_extra_state()
-    return {
+    entry = {
         "ndim": module._ndim,
         **{key: state[key] for key in ("compression", "eval_compression", "mode", "energy")},
     }
+    if module.transform_size != "padded":  # plans of default layers read as before
+        entry["transform_size"] = module.transform_size
+    return entry
 
 
 def _apply(model: nn.Module, name: str, entry: dict[str, Any]) -> TransformReport:
@@ -268,7 +276,11 @@ def _apply(model: nn.Module, name: str, entry: dict[str, Any]) -> TransformRepor
     if problem is not None:
         raise ValueError(f"cannot band-limit {label(name)!r} as the plan says: {problem}")
     config = band_limit_config(
-        entry["compression"], entry.get("eval_compression"), entry["mode"], entry.get("energy")
+        entry["compression"],
+        entry.get("eval_compression"),
+        entry["mode"],
+        entry.get("energy"),
+        entry.get("transform_size", "padded"),
     )
     step = TransformReport("band_limit_")
     _band_limit(model, config, "re:" + re.escape(name), None, step)
