@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--architectures", nargs="+", default=["deep"], choices=ARCHITECTURES)
     p.add_argument("--kernels", type=int, nargs="+", default=[3])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--evals-per-epoch", type=int, default=4)
     p.add_argument("--width", type=int, default=8, help="first-layer filters (paper: 96)")
     p.add_argument("--batch-size", type=int, default=64)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_spectral.functional import band_for, spectral_pool2d
+from lightning_spectral.functional import band_for, bandlimited_conv2d, spectral_pool2d
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
@@ -107,9 +107,15 @@ def test_compression_experiments_share_cached_models(tmp_path: Path) -> None:
         assert 0.3 < fixed[0.5]["achieved_compression"] < 0.7
         (energy,) = res["energy"]
         assert energy["energy"] == 0.9 and 0.0 <= energy["achieved_compression"]["mean"] < 1.0
-        assert all(0.0 <= r["accuracy"]["mean"] <= 1.0 for r in res["fixed"])
+        for row in res["fixed"]:
+            # Two seeds: mean, sample spread and range of the per-seed accuracies.
+            seeds, accuracy = row["accuracy_per_seed"], row["accuracy"]
+            assert len(seeds) == accuracy["n"] == 2
+            assert accuracy["min"] == min(seeds) <= accuracy["mean"] <= accuracy["max"]
+            assert accuracy["std"] == pytest.approx(abs(seeds[0] - seeds[1]) / math.sqrt(2))
+        assert fixed[0.0]["overlaps_full_band"] is True
     ckpts = sorted(cache.glob("*.ckpt"))
-    assert len(ckpts) == 6  # 2 datasets x (2 fixed + 1 energy)
+    assert len(ckpts) == 12  # 2 datasets x (2 fixed + 1 energy) x 2 seeds
 
     matrix = _run("train_vs_inference_compression", tmp_path, cache)
     noise = _run("noise_robustness", tmp_path, cache)
@@ -119,9 +125,17 @@ def test_compression_experiments_share_cached_models(tmp_path: Path) -> None:
         fixed = {r["compression"]: r["accuracy"]["mean"] for r in acc[dataset]["fixed"]}
         sigma0 = noise[dataset]["sigmas"].index(0.0)
         for i, c in enumerate(res["train_compressions"]):
-            # Same checkpoint, same test set, eval at its train compression: same accuracy.
-            assert res["accuracy"][i][res["eval_compressions"].index(c)] == fixed[c]
-            assert noise[dataset]["curves"][f"{c:g}"]["accuracy_mean"][sigma0] == fixed[c]
+            # Same checkpoints, same test set, eval at its train compression: same accuracy.
+            own = res["eval_compressions"].index(c)
+            assert res["accuracy"][i][own] == pytest.approx(fixed[c], abs=1e-12)
+            curve = noise[dataset]["curves"][f"{c:g}"]
+            assert curve["accuracy_mean"][sigma0] == pytest.approx(fixed[c], abs=1e-12)
+            per_seed = [row[own] for row in res["accuracy_per_seed"][i]]
+            assert per_seed == [row[sigma0] for row in curve["accuracy_per_seed"]]
+            summary = res["summary"][i]
+            assert summary["seeds_best_at_train_compression"] == sum(
+                row[own] >= max(row) for row in res["accuracy_per_seed"][i]
+            )
 
 
 # ---- experiment 5: energy curves from TensorBoard ---------------------------------------------
@@ -130,15 +144,27 @@ def test_compression_experiments_share_cached_models(tmp_path: Path) -> None:
 def test_energy_compression_curves_smoke(tmp_path: Path) -> None:
     results = _run("energy_compression_curves", tmp_path, tmp_path / "cache")
     run = results["ItalyPowerDemand"]["runs"]["0.9"]
-    assert run["epochs"] == 3
-    curves = run["layer_compression"]
-    assert len(curves) == 3  # the FCN's three convolutions
-    for values in curves.values():
-        assert len(values) == 3
-        assert values[0] == 0.0  # the first epoch runs at full band
-        assert all(0.0 <= v < 1.0 for v in values)
-    # The last epoch's band is a band of the layer's padded length (quantised, achievable).
-    assert any(v > 0 for values in curves.values() for v in values[1:])
+    assert run["epochs"] == 3 and set(run["seeds"]) == {"0", "1"}
+    for seed in run["seeds"].values():
+        curves = seed["layer_compression"]
+        assert len(curves) == 3  # the FCN's three convolutions
+        for values in curves.values():
+            assert len(values) == 3
+            assert values[0] == 0.0  # the first epoch runs at full band
+            assert all(0.0 <= v < 1.0 for v in values)
+        # The last epoch's band is a band of the layer's padded length (quantised, achievable).
+        assert any(v > 0 for values in curves.values() for v in values[1:])
+        assert 1 <= seed["settled_epoch"] <= 3
+    for layer, stats in run["layers"].items():
+        finals = [seed["layer_compression"][layer][-1] for seed in run["seeds"].values()]
+        assert stats["final"]["min"] == min(finals) and stats["final"]["max"] == max(finals)
+
+
+def test_settled_epoch(experiments_module: Any) -> None:
+    curves = experiments_module("energy_compression_curves")
+    assert curves.settled_epoch({"a": [0.0, 0.5, 0.5], "b": [0.0, 0.2, 0.3]}) == 3
+    assert curves.settled_epoch({"a": [0.0, 0.5, 0.5, 0.5]}) == 2
+    assert curves.settled_epoch({"a": [0.1, 0.1]}) == 1
 
 
 # ---- experiment 7: resource use ---------------------------------------------------------------
@@ -219,13 +245,15 @@ def test_spectral_parametrization_convergence_smoke(tmp_path: Path) -> None:
 # ---- operator check: the package's vs the paper's transform size ---------------------------
 
 
-def test_paper_size_operator_is_exact_at_compression_zero(experiments_module: Any) -> None:
+def test_zero_extended_operator_is_the_full_transform_size(experiments_module: Any) -> None:
     od = experiments_module("operator_difference")
     x = torch.randn(2, 3, 10, 10, dtype=torch.float64)
     w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
     exact = torch.nn.functional.conv2d(x, w, padding=1)
-    torch.testing.assert_close(od.paper_size_conv(x, w, 1, 0.0), exact)
-    assert not torch.allclose(od.paper_size_conv(x, w, 1, 0.5), exact, atol=1e-3)
+    torch.testing.assert_close(od.zero_extended_conv(x, w, 1, 0.0), exact)
+    assert not torch.allclose(od.zero_extended_conv(x, w, 1, 0.5), exact, atol=1e-3)
+    full = bandlimited_conv2d(x, w, padding=1, compression=0.5, transform_size="full")
+    torch.testing.assert_close(od.zero_extended_conv(x, w, 1, 0.5), full)
 
 
 def test_operator_difference_smoke(tmp_path: Path) -> None:
@@ -238,6 +266,18 @@ def test_operator_difference_smoke(tmp_path: Path) -> None:
         assert max(zero[k]["max"] for k in ("package_vs_paper", "package_vs_exact")) < 1e-12
         assert half["achieved_package"] == band_for((14, 14), 0.5).compression
         assert half["package_vs_paper"]["mean"] > 0
+        assert half["kept_coefficients_paper"] > half["kept_coefficients_package"]
+    assert results["option_vs_zero_extension_max"] < 1e-12
+    # One classifier trained at each transform size, tested at the compression it trained at.
+    (row,) = results["training"]["mnist"]["rows"]
+    padded, full = row["padded"], row["full"]
+    assert row["compression"] == 0.5 and 0.3 < padded["achieved_compression"] < 0.7
+    assert 0.3 < full["achieved_compression"] < 0.7
+    assert padded["achieved_compression"] != full["achieved_compression"]  # other spectra
+    assert row["full_minus_padded"]["mean"] == pytest.approx(
+        full["accuracy"]["mean"] - padded["accuracy"]["mean"]
+    )
+    assert results["one_sided_coefficients"] == {"package": 14 * 8, "paper": 25 * 13}
     assert results["closest_compression_example"]["achieved"] == band_for((10, 10), 0.8).compression
 
 
@@ -261,3 +301,9 @@ def test_spectral_pooling_classification_smoke(tmp_path: Path) -> None:
             assert len(a["test_error"]) == block["epochs"] + 1 == len(a["train_loss"]) + 1
         for v in variants.values():
             assert v["test_error_min"] <= v["test_error_mean"] <= v["test_error_max"]
+    # Batch-norm statistics re-estimated at full band: only the 2D network has batch norm.
+    for variant in results["mnist"]["variants"].values():
+        recalibrated = variant["test_error_bn_recalibrated"]
+        assert recalibrated["n"] == 2 and 0.0 <= recalibrated["mean"] <= 1.0
+    for variant in results["GunPoint"]["variants"].values():
+        assert variant["test_error_bn_recalibrated"] is None
