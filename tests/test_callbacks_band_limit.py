@@ -119,3 +119,19 @@ def test_full_transform_size_trains_and_loads_without_callbacks(tmp_path):
     x = torch.randn(4, 1, IMAGE, IMAGE)
     model.eval(), loaded.eval()
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+def test_layers_band_limited_before_with_another_transform_size_warn(tmp_path):
+    from _lightning_helpers import loader
+
+    from lightning_spectral import transforms
+
+    model = LitClassifier()
+    transforms.band_limit_(model, compression=0.5, include="net.features.0")
+    callback = BandLimitCallback(compression=0.5, transform_size="full")
+    trainer = make_trainer(tmp_path, [callback], max_epochs=1, logger=False)
+    with pytest.warns(UserWarning, match=r"\['net\.features\.0'\] were band-limited before"):
+        trainer.fit(model, loader())
+    # Kept as they were; the plain convolution was converted at the callback's size.
+    assert model.net.features[0].transform_size == "padded"
+    assert model.net.features[3].transform_size == "full"

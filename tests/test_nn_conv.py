@@ -680,5 +680,9 @@ def test_changing_the_transform_size_drops_statistics_and_the_cached_spectrum():
         compression=0.5, eval_compression=None, mode="fixed", energy=None, transform_size="full"
     )
     assert conv.stats_power is None and conv.stats_signal_shape is None and conv.cache_bytes == 0
+    assert conv.last_signal_shape is None and conv.band() is None  # no stale (10, 10) band
     y = conv(torch.randn(1, 2, 8, 8))
     assert y.shape == (1, 2, 8, 8) and conv.last_signal_shape == (17, 17)
+    # configure() without transform_size keeps the layer's (it names another operator).
+    conv.configure(compression=0.3, eval_compression=None, mode="fixed", energy=None)
+    assert conv.transform_size == "full" and conv.last_signal_shape == (17, 17)

@@ -154,8 +154,13 @@ def test_transform_size_reaches_the_layers_and_the_plan():
     T.band_limit_(model, compression=0.5, include="conv")
     assert (model.stem.transform_size, model.conv.transform_size) == ("full", "padded")
     plan = T.plan_of(model)["band_limit"]
-    # Only a non-default size is written, so plans of default layers read as before.
+    # Only a non-default size is written, so plans of default layers read as before; a plan
+    # that holds one is version 2, which releases that would ignore the key refuse.
     assert plan["stem"]["transform_size"] == "full" and "transform_size" not in plan["conv"]
+    assert T.plan_of(model)["version"] == 2 == T.PLAN_VERSION
+    default = Net()
+    T.band_limit_(default, compression=0.5)
+    assert T.plan_of(default)["version"] == 1
     fresh = Net()
     T.apply_plan_(fresh, T.plan_of(model))
     assert (fresh.stem.transform_size, fresh.conv.transform_size) == ("full", "padded")

@@ -59,8 +59,9 @@ def test_statistics_are_those_of_the_network_as_evaluated():
         torch.testing.assert_close(norm.running_mean, torch.stack(mean).mean(0))
         torch.testing.assert_close(norm.running_var, torch.stack(variance).mean(0))
     assert int(net[2].num_batches_tracked) == 3
-    # Modes, momentum and the dropout counter are as before; no gradient was recorded.
-    assert all(m.training for m in net.modules())
+    # Modes, momentum and the dropout counter are as before; no gradient was recorded; the
+    # eval-mode spectrum the band-limited convolution cached meanwhile is dropped again.
+    assert all(m.training for m in net.modules()) and net[0].cache_bytes == 0
     assert net[2].momentum == 0.1 and net[1].dropout_draws == draws
     assert all(p.grad is None for p in net.parameters())
 
@@ -72,8 +73,10 @@ def test_eval_output_changes_only_through_the_statistics():
         net(x)
     net.eval()
     before = net(_batches(1)[0])
-    T.recalibrate_batch_norm_(net, _batches(), num_batches=2)
+    batches = iter(_batches())
+    T.recalibrate_batch_norm_(net, batches, num_batches=2)
     assert int(net[2].num_batches_tracked) == 2
+    assert next(batches).shape == (5, 1, 12, 12)  # the third batch was not drawn
     assert not torch.allclose(net(_batches(1)[0]), before)
     assert not net.training  # eval mode kept
 

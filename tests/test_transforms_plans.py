@@ -130,7 +130,8 @@ def test_plan_round_trip_through_json_restores_identical_outputs():
     model(torch.randn(4, 3, 12, 12))  # energy statistics, BN statistics, a dropout draw
     model.conv.update_band()
     plan = json.loads(json.dumps(T.plan_of(model)))
-    assert plan["format"] == T.PLAN_FORMAT and plan["version"] == T.PLAN_VERSION
+    # Version 1: nothing in it needs a newer reader (see the transform-size test).
+    assert plan["format"] == T.PLAN_FORMAT and plan["version"] == 1 < T.PLAN_VERSION
     assert set(plan["band_limit"]) == {"stem", "conv"}
     assert set(plan["spectral_pool"]) == {"pool", "head.0"}
     assert plan["spectral_parametrization"] == ["stem"]

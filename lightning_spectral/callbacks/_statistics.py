@@ -1,11 +1,12 @@
 """Per-layer input statistics summed across ranks at an epoch boundary (private).
 
-Band-limited layers accumulate the power map of their padded input during training forwards
-(``stats_power``/``stats_count``, plain tensors, no host sync). At the end of the last training
-batch of an epoch, before validation and checkpointing, :func:`reduced_statistics` sums them over
-all ranks in a single collective. Both :class:`~lightning_spectral.callbacks.BandLimitCallback`
-(energy mode) and :class:`~lightning_spectral.callbacks.EnergyCompressionMonitor` need the sums;
-whichever runs first reduces and caches them for that step, so their order in
+Band-limited layers accumulate the power map of their padded input (at their transform size)
+during training forwards (``stats_power``/``stats_count``, plain tensors, no host sync). At the
+end of the last training batch of an epoch, before validation and checkpointing,
+:func:`reduced_statistics` sums them over all ranks in a single collective. Both
+:class:`~lightning_spectral.callbacks.BandLimitCallback` (energy mode) and
+:class:`~lightning_spectral.callbacks.EnergyCompressionMonitor` need the sums; whichever runs
+first reduces and caches them for that step, so their order in
 ``Trainer(callbacks=...)`` does not matter and every rank takes part in the same collectives.
 
 A checkpoint written in the middle of an epoch carries the statistics accumulated so far
@@ -45,7 +46,8 @@ class LayerStatistics:
     """One layer's statistics for an epoch, summed over ranks.
 
     Attributes:
-        power: summed power map of the padded input, ``spectrum_shape(signal_shape)``.
+        power: summed power map of the padded input at the transform size,
+            ``spectrum_shape(signal_shape)``.
         count: number of samples summed (all ranks).
         band: the train band the layer used while the statistics were gathered.
     """

@@ -125,7 +125,7 @@ class BandLimitCallback(SpectralRewriteCallback):
     def rewrite(self, pl_module: pl.LightningModule) -> transforms.TransformReport:
         # Convert plain convolutions only: a layer that is already band-limited carries trained
         # (or restored, or scheduled) settings that a repeated setup must not reset.
-        return transforms.band_limit_(
+        report = transforms.band_limit_(
             pl_module,
             compression=self.compression_at(0),
             eval_compression=self.eval_compression,
@@ -136,6 +136,21 @@ class BandLimitCallback(SpectralRewriteCallback):
             keep_existing=True,
             transform_size=self.transform_size,
         )
+        others = [
+            name
+            for name in report.unchanged
+            if pl_module.get_submodule(name).transform_size != self.transform_size
+        ]
+        if others:
+            # Kept as they are (a repeated setup must not reset trained layers), so say so.
+            rank_zero_warn(
+                f"BandLimitCallback(transform_size={self.transform_size!r}): the selected "
+                f"layers {others} were band-limited before this callback ran with another "
+                "transform size and keep it (the callback converts plain convolutions only). "
+                "Configure them first (`layer.configure(..., transform_size=...)` or "
+                "`transforms.band_limit_`) or start from plain convolutions."
+            )
+        return report
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

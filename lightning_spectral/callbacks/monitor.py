@@ -45,7 +45,7 @@ class EnergyCompressionMonitor(Callback):
     For every band-limited convolution ``<layer>`` (its fully qualified module name):
 
     * ``spectral/<layer>/train_compression``: achieved compression of the train band used
-      during the epoch, at the layer's padded input size.
+      during the epoch, at the layer's transform size (padded input size by default).
     * ``spectral/<layer>/eval_compression``: achieved compression of the eval band as of the
       end of the epoch, i.e. the one this epoch's validation used (energy-mode bands move at
       the end of the last training batch, before validation).

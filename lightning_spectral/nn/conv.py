@@ -247,7 +247,8 @@ class _BandLimitedConvNd(OptionalExtraState):
         self._cache_key: tuple[Any, ...] | None = None
         self._cache_value: torch.Tensor | None = None
         self._warned_budget = False
-        self._transform_size = "padded"
+        # Checked here, not left to `configure`, where `None` means "keep the current size".
+        self._transform_size = check_choice(transform_size, "transform_size", TRANSFORM_SIZES)
         self._conv_spec()  # the argument checks, once, at construction
         self.configure(
             compression=compression,
@@ -268,7 +269,7 @@ class _BandLimitedConvNd(OptionalExtraState):
         eval_compression: float | None,
         mode: str,
         energy: float | None,
-        transform_size: str = "padded",
+        transform_size: str | None = None,
     ) -> None:
         """Set the whole band-limit configuration at once (validated before anything changes).
 
@@ -279,14 +280,19 @@ class _BandLimitedConvNd(OptionalExtraState):
             energy: target retained energy fraction in ``(0, 1]`` for ``mode="energy"``, else
                 ``None``.
             transform_size: ``"padded"`` or ``"full"``
-                (:func:`~lightning_spectral.functional.transform_shape`).
+                (:func:`~lightning_spectral.functional.transform_shape`); ``None`` keeps the
+                current one.
         """
+        if transform_size is None:
+            transform_size = self._transform_size
         config = band_limit_config(compression, eval_compression, mode, energy, transform_size)
         evaluation = config["eval_compression"]
         if transform_size != self._transform_size:
-            # Another operator: statistics and the cached spectrum belong to the old size.
+            # Another operator: statistics, the cached spectrum and the last transform size
+            # belong to the old size.
             self.stats_power = self.stats_count = self.stats_skipped = None
             self._stats_shape = None
+            self.last_signal_shape = None
             self.clear_spectrum_cache()
         self._train_ratio = config["compression"].as_integer_ratio()
         self._eval_ratio = None if evaluation is None else evaluation.as_integer_ratio()
@@ -722,7 +728,7 @@ class _BandLimitedConvNd(OptionalExtraState):
         summed over output and input channels.
 
         Args:
-            signal_shape: padded input size; ``None`` for the last forward's.
+            signal_shape: transform size (``last_signal_shape``); ``None`` for the last forward's.
 
         Returns:
             ``spectrum_shape(signal_shape)`` real tensor, or ``None`` if no size is known.
@@ -747,7 +753,7 @@ class _BandLimitedConvNd(OptionalExtraState):
         return total
 
     def filter_energy_fraction(self) -> torch.Tensor | None:
-        """Fraction of the filters' energy (zero-padded to the last padded input size) inside
+        """Fraction of the filters' energy (zero-padded to the last transform size) inside
         the current train band; ``None`` before the first forward."""
         power = self.filter_power()
         if power is None:
@@ -762,7 +768,7 @@ class _BandLimitedConvNd(OptionalExtraState):
 
         Args:
             batch_size: number of samples.
-            signal_shape: padded input size; ``None`` for the last forward's.
+            signal_shape: transform size (``last_signal_shape``); ``None`` for the last forward's.
 
         Returns:
             ``(kept_bytes, full_bytes)``: the kept one-sided input spectrum and the

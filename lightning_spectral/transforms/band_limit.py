@@ -289,4 +289,12 @@ def _apply(model: nn.Module, name: str, entry: dict[str, Any]) -> TransformRepor
     return step
 
 
-register_rewrite(Rewrite("band_limit", _describe, _apply, order=10))
+register_rewrite(
+    Rewrite(
+        "band_limit",
+        _describe,
+        _apply,
+        order=10,
+        version=lambda entry: 2 if "transform_size" in entry else 1,
+    )
+)

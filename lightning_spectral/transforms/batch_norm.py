@@ -10,6 +10,7 @@ batch norm: re-estimate the statistics with the network in its evaluation config
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lightning_spectral.functional import check_int
+from lightning_spectral.nn.conv import _BandLimitedConvNd
 from lightning_spectral.transforms.report import SpectralTransformWarning
 
 __all__ = ["recalibrate_batch_norm_"]
@@ -46,9 +48,10 @@ def recalibrate_batch_norm_(
     Every module is put in eval mode except the batch norms (so spectral pools pass the full
     band and draw no dropout cutoff, band-limited convolutions use their eval compression and
     ``nn.Dropout`` is off); each batch norm's running mean and variance are reset and re-estimated
-    as the plain average over the given batches (``momentum=None`` while it runs). Afterwards
-    every module's train/eval mode and momentum are what they were. Nothing else changes: no
-    gradient, no parameter, no dropout draw counter.
+    as the plain average of the per-batch statistics (``momentum=None`` while it runs, so every
+    batch weighs the same: give batches of equal size). Afterwards every module's train/eval mode
+    and momentum are what they were. Nothing else changes: no gradient, no parameter, no dropout
+    draw counter; no batch beyond ``num_batches`` is drawn from ``batches``.
 
     Call it after training with frequency dropout (or any train-time-only change of the
     activations) on a few hundred training samples, before evaluating or exporting.
@@ -100,9 +103,7 @@ def recalibrate_batch_norm_(
             norm.reset_running_stats()
             norm.momentum = None  # cumulative average over the batches given
             norm.train()
-        for batch in batches:
-            if num_batches is not None and used >= num_batches:
-                break
+        for batch in itertools.islice(batches, num_batches):
             x = _input_of(batch)
             model(x.to(device) if device is not None and torch.is_tensor(x) else x)
             used += 1
@@ -115,7 +116,9 @@ def recalibrate_batch_norm_(
         raise
     finally:
         for module, training in modes.items():
-            module.training = training
+            module.training = training  # each module's own flag (train() would recurse)
+            if training and isinstance(module, _BandLimitedConvNd):
+                module.clear_spectrum_cache()  # as train() does: training never reads it
         for norm, momentum in momenta.items():
             norm.momentum = momentum
     return used

@@ -36,8 +36,10 @@ __all__ = [
 
 #: ``plan["format"]`` of every plan.
 PLAN_FORMAT = "lightning-spectral-plan"
-#: Version written by :func:`plan_of`; :func:`apply_plan_` reads this version and older.
-PLAN_VERSION = 1
+#: Newest plan version; :func:`apply_plan_` reads it and older ones. :func:`plan_of` writes the
+#: oldest version that holds the plan (see :attr:`Rewrite.version`), so a release that would
+#: misread a description refuses the plan instead.
+PLAN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class Rewrite:
             precedes spectral parametrization (30), which moves with the replaced convolution.
         listed: write the section as a list of names (for rewrites without options; each
             description is then ``{}``). Version-1 plans store spectral parametrizations so.
+        version: ``version(description)`` -> the oldest plan version whose readers understand
+            that description (``None``: 1). Version 2 added band limiting's
+            ``transform_size``, which version-1 readers would ignore.
     """
 
     key: str
@@ -63,6 +68,7 @@ class Rewrite:
     apply: Callable[[nn.Module, str, dict[str, Any]], TransformReport]
     order: int = 100
     listed: bool = False
+    version: Callable[[dict[str, Any]], int] | None = None
 
 
 _REGISTRY: dict[str, Rewrite] = {}
@@ -107,10 +113,11 @@ def plan_of(model: nn.Module) -> dict[str, Any]:
     """Plain-data description of every spectral rewrite present in ``model``.
 
     Returns:
-        ``{"format": PLAN_FORMAT, "version": PLAN_VERSION, "band_limit": {name: config},
+        ``{"format": PLAN_FORMAT, "version": v, "band_limit": {name: config},
         "spectral_pool": {name: config}, "spectral_parametrization": [names]}`` (one section
         per registered rewrite) with only dicts, lists, strings, numbers, booleans and ``None``
-        (``json.dumps`` works).
+        (``json.dumps`` works). ``v`` is the oldest version that holds every description
+        (1 unless a layer needs more, at most :data:`PLAN_VERSION`).
 
     Examples:
         >>> from torch import nn
@@ -121,13 +128,15 @@ def plan_of(model: nn.Module) -> dict[str, Any]:
         >>> sorted(plan["spectral_pool"]), plan["band_limit"]
         (['1'], {})
     """
-    plan: dict[str, Any] = {"format": PLAN_FORMAT, "version": PLAN_VERSION}
+    plan: dict[str, Any] = {"format": PLAN_FORMAT, "version": 1}
     for rewrite in _REGISTRY.values():
         section = {}
         for name, _, module in modules(model):
             description = rewrite.describe(module)
             if description is not None:
                 section[name] = description
+                if rewrite.version is not None:
+                    plan["version"] = max(plan["version"], rewrite.version(description))
         plan[rewrite.key] = list(section) if rewrite.listed else section
     return plan
 
