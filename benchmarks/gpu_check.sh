@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One bounded GPU check of the Triton path: versions, the CUDA tests, a reduced benchmark.
 #
-#   bash benchmarks/gpu_check.sh [OUTPUT_DIR]            # on a CUDA machine (~7 min at most)
+#   bash benchmarks/gpu_check.sh [OUTPUT_DIR]            # on a CUDA machine (~9 min at most)
 #   bash benchmarks/gpu_check.sh --dry-run [OUTPUT_DIR]  # the same steps on the CPU, tiny sizes
 #
 # OUTPUT_DIR defaults to $OUT. Every step has its own time limit and writes its log to
@@ -127,12 +127,18 @@ else
     tee -a "$SUMMARY"
 fi
 
-# 3. The CUDA tests: every test id with "cuda" (the CUDA module and the device=cuda cases),
+# 3. The CUDA tests: every test id with "cuda" (the CUDA modules and the device=cuda cases),
 #    compiled for real; the interpreter cases and the offline cubin compilation tests are left
 #    to the CPU suite (on the CPU this selection collects the same tests and skips them).
+#    With pytest-xdist installed, 8 workers share the Triton compilations (CPU-bound).
 SELECT="cuda and not interpreter and not compile_for_cuda"
+WORKERS=()
+if [ "$DRY" -eq 0 ] && "$PY" -c "import xdist" 2>/dev/null; then
+  WORKERS=(-n 8)
+fi
 step cuda-tests 180 "$PY" -m pytest tests/test_kernels.py tests/test_kernels_cuda.py \
-  -k "$SELECT" -q -rfEs -p no:cacheprovider --junitxml="$DEST/cuda-tests.xml"
+  tests/test_cuda_lightning.py -k "$SELECT" "${WORKERS[@]}" -q -rfEs -p no:cacheprovider \
+  --junitxml="$DEST/cuda-tests.xml"
 
 # 4. Reduced benchmark: ResNet-18 layer shapes, one 7x7, one long 1D kernel, compressions
 #    0, 0.5, 0.9, then the whole ResNet-18 training step (batch 128) at the same compressions.
@@ -147,7 +153,7 @@ else
   LAYERS=(resnet18 stem7x7 long1d/64ch-k255)
   RESNET=(--resnet-batch 128)
 fi
-LIMITS=(60 25 25)
+LIMITS=(120 40 45)
 for index in "${!LAYERS[@]}"; do
   group=${LAYERS[$index]}
   name=bench-$(echo "$group" | sed 's/[^A-Za-z0-9]\{1,\}/-/g')
@@ -156,6 +162,16 @@ for index in "${!LAYERS[@]}"; do
 done
 step bench-resnet18-step 80 "$PY" benchmarks/bench_gpu.py "${BENCH[@]}" "${RESNET[@]}" \
   --no-layers --output "$DEST/bench-resnet18-step"
+
+# 5. Where one layer's time goes (profile_gpu.py): kernels by kind, launches, GPU busy share,
+#    and the Triton contraction against the cuBLAS GEMMs it replaces, at compression 0.5.
+if [ "$DRY" -eq 1 ]; then
+  PROFILE=(--device cpu --shapes dry --steps 2)
+else
+  PROFILE=(--shapes resnet18,stem7x7,long1d/64ch-k255 --steps 20)
+fi
+step profile 60 "$PY" benchmarks/profile_gpu.py "${PROFILE[@]}" --compression 0.5 \
+  --output "$DEST/profile"
 
 echo "total: $(($(date +%s) - START))s, $([ "$FAILED" -eq 0 ] && echo 'all steps ok' || echo 'some steps FAILED')" |
   tee -a "$SUMMARY"

@@ -41,7 +41,7 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
     result = _run("--dry-run", env={"OUT": str(out)}, timeout=600)
     summary = (out / "summary.txt").read_text()
     assert result.returncode == 0, summary + result.stdout[-3000:] + result.stderr[-3000:]
-    for step in (*STEPS, "bench-resnet18-step"):
+    for step in (*STEPS, "bench-resnet18-step", "profile"):
         assert f"{step}: ok" in summary, summary
         assert (out / f"{step}.log").is_file()
     assert "total:" in summary and "all steps ok" in summary
@@ -68,6 +68,13 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
         assert "not a measurement" in (out / f"{group}.md").read_text()
     steps = json.loads((out / "bench-resnet18-step.json").read_text())["resnet18_step"]
     assert [(s["method"], s["compression"]) for s in steps] == [("cudnn", None), ("torch", 0.5)]
+    profiles = json.loads((out / "profile.json").read_text())["rows"]
+    assert {(row["shape"], row["method"]) for row in profiles} == {
+        (shape, method)
+        for shape in ("dry/3x3", "dry/7x7-stride2", "dry/1d-k9")
+        for method in ("cudnn", "torch", "triton")
+    }
+    assert all(row["launches"] == 0 for row in profiles)  # no device kernels on the CPU
 
 
 def test_gpu_check_needs_an_output_folder() -> None:

@@ -228,6 +228,47 @@ def test_cuda_layer_shapes_match_torch(case, compression: float, monkeypatch) ->
     assert counts["contract"] == 3
 
 
+@needs_cuda
+@pytest.mark.skipif(not TRITON_OK, reason=TRITON_REASON)
+@pytest.mark.parametrize("compression", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (2, (8, 3, 32, 32), (64, 3, 3, 3), {"padding": 1}),
+        (2, (8, 64, 32, 32), (64, 64, 3, 3), {"padding": 1}),
+        (2, (8, 128, 16, 16), (128, 128, 3, 3), {"padding": 1}),
+        (2, (8, 512, 4, 4), (512, 512, 3, 3), {"padding": 1}),
+    ],
+    ids=["r18-stem", "r18-64x32", "r18-128x16", "r18-512x4"],
+)
+def test_cuda_layer_as_accurate_as_torch(
+    case, compression: float, monkeypatch, record_property
+) -> None:
+    """Output and gradients of the ResNet-18 layers (batch 8): Triton's float32 error against
+    a float64 reference within 3x of the torch path's (a TF32-like or a missing-bin error is
+    100x above it)."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    inputs, kwargs = _conv_inputs(case, torch.float32, torch.device("cuda"))
+    op = _conv_op(case[0])
+
+    def fn(*t):
+        return op(*t, compression=compression, **kwargs)
+
+    exact = _run("torch", fn, tuple(t.double() for t in inputs))
+    errors = {}
+    for backend in ("triton", "torch"):
+        results = _run(backend, fn, inputs)
+        errors[backend] = [
+            float((a.double() - e).norm() / e.norm().clamp_min(1e-30))
+            for a, e in zip(results, exact, strict=True)
+        ]
+        record_property(f"max_error_{backend}", max(errors[backend]))
+    for index, (ours, theirs) in enumerate(zip(errors["triton"], errors["torch"], strict=True)):
+        what = ("output", "input gradient", "weight gradient", "bias gradient")[index]
+        assert ours <= 3 * theirs + 1e-6, f"{what}: {ours:.2e} (triton) vs {theirs:.2e} (torch)"
+
+
 def _resnet(compression: float) -> torch.nn.Module:
     from lightning_spectral.models import ResNet18
     from lightning_spectral.transforms import band_limit_
@@ -241,40 +282,80 @@ def _resnet(compression: float) -> torch.nn.Module:
     return model.cuda()
 
 
+def _training_step(
+    net: torch.nn.Module, backend: str, dtype: torch.dtype, images, labels
+) -> list[torch.Tensor]:
+    """Loss and every parameter gradient of one forward/backward on ``backend``, under
+    ``dtype`` autocast unless ``dtype`` is float32 or float64 (then in the images' dtype)."""
+    with (
+        kernels.use_backend(backend),
+        torch.autocast("cuda", dtype, enabled=dtype not in (torch.float32, torch.float64)),
+    ):
+        loss = torch.nn.functional.cross_entropy(net(images), labels)
+    loss.backward()
+    return [loss.detach(), *(p.grad for p in net.parameters())]
+
+
 @needs_cuda
 @pytest.mark.skipif(not TRITON_OK, reason=TRITON_REASON)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=_dtype_id)
 @pytest.mark.parametrize("compression", [0.0, 0.5, 0.9])
 def test_cuda_resnet18_matches_torch_backend(
-    compression: float, dtype: torch.dtype, monkeypatch
+    compression: float, dtype: torch.dtype, monkeypatch, record_property
 ) -> None:
-    """A band-limited ResNet-18 forward/backward: loss and every gradient, Triton vs torch."""
+    """A band-limited ResNet-18 forward/backward on Triton is as close to a float64 reference as
+    the torch path's: the typical (median) error of the loss and gradients within 3x of the torch
+    path's, and none far above the torch path's worst.
+
+    In aggregate because single gradients jump: an activation within rounding of zero flips
+    its ReLU mask in one computation and not in another. On an H200 (batch norm on running
+    statistics, as here) the two backends' per-layer errors agreed to 1% at every ResNet-18
+    shape and compression (``test_cuda_layer_as_accurate_as_torch``), their median gradient
+    errors were 7e-7 to 1e-6 in float32 and 0.04 to 0.09 under bfloat16 autocast, and single
+    gradients were up to 1.4e-3 off in float32, for either backend (the torch path on the CPU
+    hits the same 4.7e-4 on the stem at compression 0.5 that Triton hit there). Batch
+    statistics over 8 samples spread such a jump over most gradients (median errors 5e-3 and
+    6e-5 for the two backends at compression 0.5 in float32), hence running statistics. A
+    wrong kernel is off on nearly every gradient.
+    """
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     model = _resnet(compression)
-    twin = copy.deepcopy(model)
+    for module in model.modules():  # running statistics: see the docstring
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    twin, reference = copy.deepcopy(model), copy.deepcopy(model).double()
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(8, 3, 32, 32, generator=generator).cuda()
     labels = torch.randint(0, 10, (8,), generator=generator).cuda()
+    exact = _training_step(reference, "torch", torch.float64, images.double(), labels)
     counts = _launches(monkeypatch)
-    results = []
-    for backend, net in (("triton", model), ("torch", twin)):
-        with (
-            kernels.use_backend(backend),
-            torch.autocast("cuda", dtype, enabled=dtype != torch.float32),
-        ):
-            loss = torch.nn.functional.cross_entropy(net(images), labels)
-        loss.backward()
-        results.append((loss.detach(), [p.grad for p in net.parameters()]))
+    ours = _training_step(model, "triton", dtype, images, labels)
     assert counts["contract"] == _contract_launches(model)
-    (loss_t, grads_t), (loss_r, grads_r) = results
-    # Relative error of the loss and of each gradient as a whole: rounding flips of single
-    # elements compound over 20 layers and batch norm, a wrong kernel is off everywhere.
-    tol = 1e-3 if dtype == torch.float32 else 5e-2
-    torch.testing.assert_close(loss_t, loss_r, rtol=tol, atol=tol)
-    for index, (a, b) in enumerate(zip(grads_t, grads_r, strict=True)):
-        error = (a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-12)
-        assert error < tol, f"parameter {index} {tuple(b.shape)}: relative error {error:.2e}"
+    theirs = _training_step(twin, "torch", dtype, images, labels)
+
+    def errors(results: list[torch.Tensor]) -> torch.Tensor:
+        return torch.tensor(
+            [
+                float((a.double() - e).norm() / e.norm().clamp_min(1e-12))
+                for a, e in zip(results, exact, strict=True)
+            ]
+        )
+
+    triton_errors, torch_errors = errors(ours), errors(theirs)
+    summary = {
+        f"{stat}_error_{name}": float(getattr(values, stat)())
+        for name, values in (("triton", triton_errors), ("torch", torch_errors))
+        for stat in ("median", "max")
+    }
+    for key, value in summary.items():
+        record_property(key, value)
+    assert summary["median_error_triton"] <= 3 * summary["median_error_torch"] + 1e-6, summary
+    jump = 1e-2 if dtype == torch.float32 else 5e-2  # a flipped mask, see the docstring
+    worst = int(triton_errors.argmax())
+    assert summary["max_error_triton"] <= 5 * summary["max_error_torch"] + jump, (
+        f"worst: {'loss' if worst == 0 else f'gradient {worst - 1}'}, {summary}"
+    )
 
 
 def _contract_launches(model: torch.nn.Module) -> int:

@@ -146,17 +146,19 @@ def _cbmm_kernel(
             a_im = -a_im
         if CONJ_B:
             b_im = -b_im
+        # out_dtype: tl.dot's default (float32) must match a float64 accumulator (Triton 3.6
+        # refuses the mismatch when compiling; the interpreter does not check it).
         if GAUSS:
             # (a + ib)(c + id): k1 = (a + b) c, k2 = a (d - c), k3 = b (c + d);
             # real = k1 - k3, imag = k1 + k2.
-            acc_1 = tl.dot(a_re + a_im, b_re, acc_1, input_precision=PRECISION)
-            acc_2 = tl.dot(a_re, b_im - b_re, acc_2, input_precision=PRECISION)
-            acc_3 = tl.dot(a_im, b_re + b_im, acc_3, input_precision=PRECISION)
+            acc_1 = tl.dot(a_re + a_im, b_re, acc_1, input_precision=PRECISION, out_dtype=ACC_DTYPE)
+            acc_2 = tl.dot(a_re, b_im - b_re, acc_2, input_precision=PRECISION, out_dtype=ACC_DTYPE)
+            acc_3 = tl.dot(a_im, b_re + b_im, acc_3, input_precision=PRECISION, out_dtype=ACC_DTYPE)
         else:
-            acc_1 = tl.dot(a_re, b_re, acc_1, input_precision=PRECISION)
-            acc_1 = tl.dot(-a_im, b_im, acc_1, input_precision=PRECISION)
-            acc_2 = tl.dot(a_re, b_im, acc_2, input_precision=PRECISION)
-            acc_2 = tl.dot(a_im, b_re, acc_2, input_precision=PRECISION)
+            acc_1 = tl.dot(a_re, b_re, acc_1, input_precision=PRECISION, out_dtype=ACC_DTYPE)
+            acc_1 = tl.dot(-a_im, b_im, acc_1, input_precision=PRECISION, out_dtype=ACC_DTYPE)
+            acc_2 = tl.dot(a_re, b_im, acc_2, input_precision=PRECISION, out_dtype=ACC_DTYPE)
+            acc_2 = tl.dot(a_im, b_re, acc_2, input_precision=PRECISION, out_dtype=ACC_DTYPE)
     if GAUSS:
         out_re = acc_1 - acc_3
         out_im = acc_1 + acc_2
