@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -214,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not shapes:
         parser.error(f"--shapes {args.shapes!r} matches none of {[s.name for s in pool]}")
     torch.backends.cuda.matmul.allow_tf32 = args.tf32 == "on"
+    torch.backends.cudnn.benchmark = True  # cuDNN's autotuned algorithms, as in bench_gpu.py
+    if device.type == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"  # the Triton method interpreted (a dry run)
     info = gpu_info(device)
     machine = ", ".join(f"{key} {value}" for key, value in info.items())
     rows: list[Profile] = []

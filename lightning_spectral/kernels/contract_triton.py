@@ -146,8 +146,8 @@ def _cbmm_kernel(
             a_im = -a_im
         if CONJ_B:
             b_im = -b_im
-        # out_dtype: tl.dot's default (float32) must match a float64 accumulator (Triton 3.6
-        # refuses the mismatch when compiling; the interpreter does not check it).
+        # out_dtype must match a float64 accumulator: Triton 3.6 defaults it to float32 and
+        # refuses the mismatch; 3.8 infers it from the accumulator.
         if GAUSS:
             # (a + ib)(c + id): k1 = (a + b) c, k2 = a (d - c), k3 = b (c + d);
             # real = k1 - k3, imag = k1 + k2.
