@@ -70,6 +70,7 @@ __all__ = [
     "StepMeasurement",
     "check_targets",
     "gpu_info",
+    "layer_inputs",
     "main",
     "markdown_report",
     "time_ms",
@@ -203,6 +204,19 @@ def _operator(method: str, ndim: int) -> Callable[..., torch.Tensor] | None:
     return kernels.bandlimited_conv1d if ndim == 1 else kernels.bandlimited_conv2d
 
 
+def layer_inputs(
+    shape: ConvShape, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Seeded ``(input, weight, bias)`` of a layer shape on ``device`` (weights scaled by the
+    fan-in, so every shape's outputs have unit scale)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape.batch, shape.in_channels, *shape.size, generator=generator)
+    weight = torch.randn(shape.out_channels, shape.in_channels, *shape.kernel, generator=generator)
+    weight = weight / math.sqrt(weight[0].numel())
+    bias = torch.randn(shape.out_channels, generator=generator)
+    return tuple(t.to(device) for t in (x, weight, bias))
+
+
 def measure_layer(
     shape: ConvShape,
     compressions: Sequence[float],
@@ -212,12 +226,7 @@ def measure_layer(
 ) -> list[Measurement]:
     """Every method on one layer shape (uncompressed methods once, the others per compression)."""
     device = torch.device(device)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(shape.batch, shape.in_channels, *shape.size, generator=generator)
-    weight = torch.randn(shape.out_channels, shape.in_channels, *shape.kernel, generator=generator)
-    weight = weight / math.sqrt(weight[0].numel())
-    bias = torch.randn(shape.out_channels, generator=generator)
-    x, weight, bias = (t.to(device) for t in (x, weight, bias))
+    x, weight, bias = layer_inputs(shape, device)
     xg, wg, bg = (t.detach().clone().requires_grad_() for t in (x, weight, bias))
     args = (shape.stride, shape.padding, 1, 1)
     rows = []

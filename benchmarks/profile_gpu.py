@@ -37,7 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_conv import SHAPES, ConvShape
-from bench_gpu import DRY_SHAPES, _backend, _operator, gpu_info
+from bench_gpu import DRY_SHAPES, _backend, _operator, gpu_info, layer_inputs
 
 __all__ = ["Profile", "contraction_rows", "kernel_kind", "main", "profile_layer"]
 
@@ -87,12 +87,7 @@ def profile_layer(
     shape: ConvShape, method: str, compression: float, steps: int, device: torch.device
 ) -> Profile:
     """Profile ``steps`` forward + backward steps of ``method`` on ``shape``."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(shape.batch, shape.in_channels, *shape.size, generator=generator)
-    weight = torch.randn(shape.out_channels, shape.in_channels, *shape.kernel, generator=generator)
-    weight = weight / math.sqrt(weight[0].numel())
-    bias = torch.randn(shape.out_channels, generator=generator)
-    x, weight, bias = (t.to(device).requires_grad_() for t in (x, weight, bias))
+    x, weight, bias = (t.requires_grad_() for t in layer_inputs(shape, device))
     op = _operator(method, shape.ndim)
     args = (shape.stride, shape.padding, 1, 1, compression)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

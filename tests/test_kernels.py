@@ -11,6 +11,7 @@ The interpreter is slow, so shapes are tiny; float64 keeps the comparisons tight
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import subprocess
@@ -723,17 +724,23 @@ def test_package_imports_without_or_with_broken_triton(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bench_gpu():
-    path = ROOT / "benchmarks" / "bench_gpu.py"
-    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+@contextlib.contextmanager
+def _benchmark(name: str):
+    """``benchmarks/<name>.py`` imported as module ``name`` for the duration."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_gpu"] = module  # dataclasses resolve their module by name
+    sys.modules[name] = module  # dataclasses resolve their module by name
     try:
         spec.loader.exec_module(module)
         yield module
     finally:
-        sys.modules.pop("bench_gpu", None)
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def bench_gpu():
+    with _benchmark("bench_gpu") as module:
+        yield module
 
 
 def test_bench_gpu_report_and_targets(bench_gpu, tmp_path: Path) -> None:
@@ -778,44 +785,38 @@ def test_bench_gpu_report_and_targets(bench_gpu, tmp_path: Path) -> None:
 
 
 def test_profile_gpu_sorts_kernels_and_derives_the_torch_contraction(bench_gpu) -> None:
-    path = ROOT / "benchmarks" / "profile_gpu.py"
-    spec = importlib.util.spec_from_file_location("profile_gpu", path)
-    profile_gpu = importlib.util.module_from_spec(spec)
-    sys.modules["profile_gpu"] = profile_gpu
-    try:
-        spec.loader.exec_module(profile_gpu)
-    finally:
-        sys.modules.pop("profile_gpu", None)
-    kinds = [
-        profile_gpu.kernel_kind(name)
-        for name in (
-            "_cbmm_kernel",
-            "void cutlass::Kernel2<cutlass_80_tensorop_s1688gemm_64x64_32x6_nn_align4>",
-            "sm90_xmma_fprop_implicit_gemm_tf32f32",
-            "void vector_fft<64u, 16u>(kernel_arguments_t)",
-            "void at::native::elementwise_kernel<128, 4>",
+    with _benchmark("profile_gpu") as profile_gpu:
+        kinds = [
+            profile_gpu.kernel_kind(name)
+            for name in (
+                "_cbmm_kernel",
+                "void cutlass::Kernel2<cutlass_80_tensorop_s1688gemm_64x64_32x6_nn_align4>",
+                "sm90_xmma_fprop_implicit_gemm_tf32f32",
+                "void vector_fft<64u, 16u>(kernel_arguments_t)",
+                "void at::native::elementwise_kernel<128, 4>",
+            )
+        ]
+        assert kinds == ["contraction", "gemm", "gemm", "fft", "other"]
+        P = profile_gpu.Profile
+        rows = [
+            P("r18", "cudnn", 0.5, 1.0, 0.5, 19, 0.0, 0.4, 0.0, 0.1),
+            P("r18", "torch", 0.5, 3.0, 0.6, 28, 0.0, 0.4, 0.0, 0.2),
+            P("r18", "triton", 0.5, 4.0, 1.5, 27, 1.0, 0.3, 0.0, 0.2),
+            P("stem", "torch", 0.5, 2.0, 0.5, 30, 0.0, 0.3, 0.1, 0.1),  # no Triton row: no ratio
+        ]
+        # Triton's kernels besides the contraction: 1.5 - 1.0 = 0.5 ms, shared with the torch path,
+        # whose contraction is then 0.6 - 0.5 = 0.1 ms.
+        ((shape, torch_ms, triton_ms, ratio),) = profile_gpu.contraction_rows(rows)
+        assert shape == "r18" and (torch_ms, triton_ms, ratio) == pytest.approx((0.1, 1.0, 0.1))
+        report = profile_gpu.markdown(rows, "Test GPU")
+        assert (
+            "| r18 | torch | 0.50 | 3.000 | 0.600 | 20% | 28 | 0.000 | 0.400 | 0.000 | 0.200 |"
+            in report
         )
-    ]
-    assert kinds == ["contraction", "gemm", "gemm", "fft", "other"]
-    P = profile_gpu.Profile
-    rows = [
-        P("r18", "cudnn", 0.5, 1.0, 0.5, 19, 0.0, 0.4, 0.0, 0.1),
-        P("r18", "torch", 0.5, 3.0, 0.6, 28, 0.0, 0.4, 0.0, 0.2),
-        P("r18", "triton", 0.5, 4.0, 1.5, 27, 1.0, 0.3, 0.0, 0.2),
-        P("stem", "torch", 0.5, 2.0, 0.5, 30, 0.0, 0.3, 0.1, 0.1),  # no Triton row: no ratio
-    ]
-    # Triton's kernels besides the contraction: 1.5 - 1.0 = 0.5 ms, shared with the torch path,
-    # whose contraction is then 0.6 - 0.5 = 0.1 ms.
-    ((shape, torch_ms, triton_ms, ratio),) = profile_gpu.contraction_rows(rows)
-    assert shape == "r18" and (torch_ms, triton_ms, ratio) == pytest.approx((0.1, 1.0, 0.1))
-    report = profile_gpu.markdown(rows, "Test GPU")
-    assert (
-        "| r18 | torch | 0.50 | 3.000 | 0.600 | 20% | 28 | 0.000 | 0.400 | 0.000 | 0.200 |"
-        in report
-    )
-    assert (
-        "| r18 | 0.100 | 1.000 | 0.10 |" in report and "| stem | 0." not in report.split("##")[-1]
-    )
+        assert (
+            "| r18 | 0.100 | 1.000 | 0.10 |" in report
+            and "| stem | 0." not in report.split("##")[-1]
+        )
 
 
 @needs_triton

@@ -228,6 +228,11 @@ def test_cuda_layer_shapes_match_torch(case, compression: float, monkeypatch) ->
     assert counts["contract"] == 3
 
 
+def _relative_error(actual: torch.Tensor, exact: torch.Tensor) -> float:
+    """``|actual - exact| / |exact|`` (Frobenius norms) against a float64 ``exact``."""
+    return float((actual.double() - exact).norm() / exact.norm().clamp_min(1e-30))
+
+
 @needs_cuda
 @pytest.mark.skipif(not TRITON_OK, reason=TRITON_REASON)
 @pytest.mark.parametrize("compression", [0.0, 0.5, 0.9])
@@ -259,10 +264,7 @@ def test_cuda_layer_as_accurate_as_torch(
     errors = {}
     for backend in ("triton", "torch"):
         results = _run(backend, fn, inputs)
-        errors[backend] = [
-            float((a.double() - e).norm() / e.norm().clamp_min(1e-30))
-            for a, e in zip(results, exact, strict=True)
-        ]
+        errors[backend] = [_relative_error(a, e) for a, e in zip(results, exact, strict=True)]
         record_property(f"max_error_{backend}", max(errors[backend]))
     for index, (ours, theirs) in enumerate(zip(errors["triton"], errors["torch"], strict=True)):
         what = ("output", "input gradient", "weight gradient", "bias gradient")[index]
@@ -335,12 +337,7 @@ def test_cuda_resnet18_matches_torch_backend(
     theirs = _training_step(twin, "torch", dtype, images, labels)
 
     def errors(results: list[torch.Tensor]) -> torch.Tensor:
-        return torch.tensor(
-            [
-                float((a.double() - e).norm() / e.norm().clamp_min(1e-12))
-                for a, e in zip(results, exact, strict=True)
-            ]
-        )
+        return torch.tensor([_relative_error(a, e) for a, e in zip(results, exact, strict=True)])
 
     triton_errors, torch_errors = errors(ours), errors(theirs)
     summary = {

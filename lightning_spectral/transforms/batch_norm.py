@@ -20,7 +20,6 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lightning_spectral.functional import check_int
-from lightning_spectral.nn.conv import _BandLimitedConvNd
 from lightning_spectral.transforms.report import SpectralTransformWarning
 
 __all__ = ["recalibrate_batch_norm_"]
@@ -115,10 +114,10 @@ def recalibrate_batch_norm_(
                 target.copy_(value)
         raise
     finally:
+        # Each module's own train()/eval() (a band-limited layer put back in training drops the
+        # spectrum it cached meanwhile); parents come first, so every module ends in its own mode.
         for module, training in modes.items():
-            module.training = training  # each module's own flag (train() would recurse)
-            if training and isinstance(module, _BandLimitedConvNd):
-                module.clear_spectrum_cache()  # as train() does: training never reads it
+            module.train(training)
         for norm, momentum in momenta.items():
             norm.momentum = momentum
     return used
